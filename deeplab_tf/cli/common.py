@@ -1,0 +1,54 @@
+"""Flags shared by the command-line tools: the experiment and its overrides."""
+
+from __future__ import annotations
+
+from absl import flags
+
+from deeplab_tf.configs import ExperimentConfig, get_experiment, list_experiments, override
+
+FLAGS = flags.FLAGS
+
+
+def define_experiment_flags() -> None:
+    """--experiment, --smoke and repeated --config=dotted.key=value overrides."""
+    flags.DEFINE_string(
+        "experiment", None, f"Registered experiment; one of: {', '.join(list_experiments())}."
+    )
+    flags.DEFINE_bool("smoke", False, "Use the experiment's tiny smoke variant.")
+    flags.DEFINE_multi_string(
+        "config",
+        [],
+        "Override a config field, e.g. --config=model.backbone.output_stride=8 "
+        "--config=train.learning_rate=0.01 (repeatable).",
+    )
+    flags.mark_flag_as_required("experiment")
+
+
+def experiment_from_flags(extra: dict | None = None) -> ExperimentConfig:
+    """The experiment named by the flags, with --config and ``extra`` overrides applied.
+
+    Raises:
+      ValueError: unknown experiment, malformed --config, or bad override.
+    """
+    config = get_experiment(FLAGS.experiment, smoke=FLAGS.smoke)
+    overrides = {}
+    for item in FLAGS.config:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--config takes key=value, got {item!r}")
+        overrides[key.strip()] = value.strip()
+    overrides.update(extra or {})
+    return override(config, overrides)
+
+
+def run_main(main) -> None:
+    """absl.app.run that turns ValueError/FileNotFoundError into a one-line error and exit code 2."""
+    from absl import app
+
+    def wrapped(argv):
+        try:
+            return main(argv)
+        except (ValueError, FileNotFoundError, RuntimeError) as error:
+            raise app.UsageError(str(error)) from None
+
+    app.run(wrapped)

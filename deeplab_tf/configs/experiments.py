@@ -1,0 +1,187 @@
+"""Named experiments. Each header says the command that runs it.
+
+Variants derive from a base with ``dataclasses.replace``; nothing is copied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from deeplab_tf.configs.base import (
+    ASPPConfig,
+    BackboneConfig,
+    DataConfig,
+    DecoderConfig,
+    ExperimentConfig,
+    ModelConfig,
+    TrainConfig,
+)
+from deeplab_tf.configs.registry import register_experiment
+
+MOBILE_ASPP = ASPPConfig(atrous_rates=())
+V3PLUS_DECODER = DecoderConfig(low_level_feature="C2")
+SEPARABLE_ASPP = ASPPConfig(separable=True)
+SEPARABLE_DECODER = replace(V3PLUS_DECODER, separable=True)
+
+
+@register_experiment
+def deeplabv3_mnv2_pascal() -> ExperimentConfig:
+    """The original DeepLab v3 MobileNetV2 config: width 1.0, output stride 16,
+    mobile ASPP (1x1 + image pooling), no decoder, 513x513, PASCAL VOC.
+
+    deeplab-train --experiment=deeplabv3_mnv2_pascal --data_dir=DIR --model_dir=DIR
+    """
+    return ExperimentConfig(
+        name="deeplabv3_mnv2_pascal",
+        description="DeepLab v3, MobileNetV2 1.0, OS16, mobile ASPP, PASCAL VOC 513x513",
+        model=ModelConfig(
+            num_classes=21,
+            input_size=(513, 513),
+            backbone=BackboneConfig(name="mobilenet_v2", output_stride=16),
+            aspp=MOBILE_ASPP,
+        ),
+        data=DataConfig(dataset="pascal_voc", crop_size=(513, 513), batch_size=8, ignore_label=255),
+        train=TrainConfig(train_steps=30000, learning_rate=0.007, weight_decay=4e-5),
+    )
+
+
+@register_experiment
+def deeplabv3_mnv2_257() -> ExperimentConfig:
+    """``deeplabv3_mnv2_pascal`` at 257x257: the shape of the model the official
+    TFLite demo apps ship.
+
+    deeplab-train --experiment=deeplabv3_mnv2_257 --data_dir=DIR --model_dir=DIR
+    """
+    base = deeplabv3_mnv2_pascal()
+    return replace(
+        base,
+        name="deeplabv3_mnv2_257",
+        description="DeepLab v3, MobileNetV2 1.0, OS16, mobile ASPP, PASCAL VOC 257x257",
+        model=replace(base.model, input_size=(257, 257)),
+        data=replace(base.data, crop_size=(257, 257), batch_size=16),
+    )
+
+
+@register_experiment
+def deeplabv3plus_mnv2_camvid() -> ExperimentConfig:
+    """DeepLab v3+ MobileNetV2 on CamVid at full 360x480 frames, 11 classes +
+    void (11, ignored); separable ASPP and decoder to train on a CPU.
+
+    deeplab-train --experiment=deeplabv3plus_mnv2_camvid --data_dir=DIR --model_dir=DIR
+    """
+    return ExperimentConfig(
+        name="deeplabv3plus_mnv2_camvid",
+        description="DeepLab v3+, MobileNetV2 1.0, OS16, separable ASPP + decoder, CamVid 360x480",
+        model=ModelConfig(
+            num_classes=11,
+            input_size=(360, 480),
+            backbone=BackboneConfig(name="mobilenet_v2", output_stride=16),
+            aspp=SEPARABLE_ASPP,
+            decoder=SEPARABLE_DECODER,
+        ),
+        data=DataConfig(dataset="camvid", crop_size=(360, 480), batch_size=8, ignore_label=11),
+        train=TrainConfig(train_steps=10000, learning_rate=0.05, warmup_steps=200, weight_decay=4e-5),
+    )
+
+
+@register_experiment
+def deeplabv3plus_xception65_pascal() -> ExperimentConfig:
+    """The DeepLab v3+ paper's model: Xception-65, OS16, ASPP (6, 12, 18),
+    separable ASPP and decoder, PASCAL VOC 513x513.
+
+    deeplab-train --experiment=deeplabv3plus_xception65_pascal --data_dir=DIR --model_dir=DIR
+    """
+    return ExperimentConfig(
+        name="deeplabv3plus_xception65_pascal",
+        description="DeepLab v3+, Xception-65, OS16, PASCAL VOC 513x513",
+        model=ModelConfig(
+            num_classes=21,
+            input_size=(513, 513),
+            backbone=BackboneConfig(name="xception65", output_stride=16),
+            aspp=SEPARABLE_ASPP,
+            decoder=SEPARABLE_DECODER,
+        ),
+        data=DataConfig(dataset="pascal_voc", crop_size=(513, 513), batch_size=8, ignore_label=255),
+    )
+
+
+@register_experiment
+def deeplabv3plus_resnet50_cityscapes() -> ExperimentConfig:
+    """DeepLab v3+ ResNet-50 (multi-grid 1, 2, 4), OS16, Cityscapes 19 classes, 769x769 crops.
+
+    deeplab-train --experiment=deeplabv3plus_resnet50_cityscapes --data_dir=DIR --model_dir=DIR
+    """
+    return ExperimentConfig(
+        name="deeplabv3plus_resnet50_cityscapes",
+        description="DeepLab v3+, ResNet-50 multi-grid (1,2,4), OS16, Cityscapes 769x769",
+        model=ModelConfig(
+            num_classes=19,
+            input_size=(769, 769),
+            backbone=BackboneConfig(name="resnet50", output_stride=16, multi_grid=(1, 2, 4)),
+            decoder=V3PLUS_DECODER,
+        ),
+        data=DataConfig(dataset="cityscapes", crop_size=(769, 769), batch_size=8, ignore_label=255),
+        train=TrainConfig(train_steps=90000, learning_rate=0.01, weight_decay=1e-4),
+    )
+
+
+@register_experiment
+def deeplabv3_mnv3large_cityscapes() -> ExperimentConfig:
+    """DeepLab v3 MobileNetV3-Large, OS16, mobile ASPP, Cityscapes 19 classes, 769x769.
+
+    deeplab-train --experiment=deeplabv3_mnv3large_cityscapes --data_dir=DIR --model_dir=DIR
+    """
+    return ExperimentConfig(
+        name="deeplabv3_mnv3large_cityscapes",
+        description="DeepLab v3, MobileNetV3-Large, OS16, mobile ASPP, Cityscapes 769x769",
+        model=ModelConfig(
+            num_classes=19,
+            input_size=(769, 769),
+            backbone=BackboneConfig(name="mobilenet_v3_large", output_stride=16),
+            aspp=MOBILE_ASPP,
+        ),
+        data=DataConfig(dataset="cityscapes", crop_size=(769, 769), batch_size=8, ignore_label=255),
+        train=TrainConfig(train_steps=90000, learning_rate=0.01),
+    )
+
+
+@register_experiment
+def deeplabv3plus_mnv2_ade20k() -> ExperimentConfig:
+    """DeepLab v3+ MobileNetV2, OS16, ADE20K 150 classes (0 = ignore, mapped to 255), 513x513.
+
+    deeplab-train --experiment=deeplabv3plus_mnv2_ade20k --data_dir=DIR --model_dir=DIR
+    """
+    base = deeplabv3plus_mnv2_camvid()
+    return replace(
+        base,
+        name="deeplabv3plus_mnv2_ade20k",
+        description="DeepLab v3+, MobileNetV2 1.0, OS16, separable ASPP + decoder, ADE20K 513x513",
+        model=replace(base.model, num_classes=150, input_size=(513, 513)),
+        data=DataConfig(dataset="ade20k", crop_size=(513, 513), batch_size=8, ignore_label=255),
+        train=TrainConfig(train_steps=150000, learning_rate=0.01),
+    )
+
+
+@register_experiment
+def deeplabv3plus_mnv2_synthetic() -> ExperimentConfig:
+    """The demo: DeepLab v3+ MobileNetV2 0.5 on the embedded synthetic dataset,
+    128x128, small enough to train on a laptop CPU in minutes.
+
+    deeplab-demo   (or: deeplab-train --experiment=deeplabv3plus_mnv2_synthetic --data_dir=DIR --model_dir=DIR)
+    """
+    base = deeplabv3plus_mnv2_camvid()
+    return replace(
+        base,
+        name="deeplabv3plus_mnv2_synthetic",
+        description="DeepLab v3+, MobileNetV2 0.5, OS16, synthetic shapes 128x128",
+        model=replace(
+            base.model,
+            num_classes=6,
+            input_size=(128, 128),
+            backbone=replace(base.model.backbone, width_multiplier=0.5),
+            aspp=replace(SEPARABLE_ASPP, filters=128),
+            decoder=replace(SEPARABLE_DECODER, filters=128),
+        ),
+        data=DataConfig(dataset="synthetic", crop_size=(128, 128), batch_size=16, ignore_label=255),
+        train=TrainConfig(train_steps=2000, learning_rate=0.05, warmup_steps=100),
+    )

@@ -1,0 +1,31 @@
+"""deeplab_tf: DeepLab v3/v3+ in TensorFlow/Keras 2, from a dataset to an int8 TFLite model on a phone."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="deeplab_tf",
+    version="0.1.0",
+    description="DeepLab v3/v3+ semantic segmentation in TF2/Keras 2 with QAT and int8 TFLite export",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(include=["deeplab_tf", "deeplab_tf.*"]),
+    install_requires=[
+        "tensorflow==2.21.*",
+        "tf-keras==2.21.*",
+        "tensorflow-model-optimization==0.8.*",
+        "keras-cv==0.9.*",
+        "ai-edge-litert==2.3.*",
+        "opencv-python-headless>=4.9,<6",
+        "absl-py>=1.4,<2",
+        "numpy>=1.26,<3",
+    ],
+    extras_require={
+        "test": ["pytest>=8,<10", "ruff>=0.6,<1"],
+    },
+    entry_points={
+        "console_scripts": [
+            "deeplab-info=deeplab_tf.cli.info:run",
+        ],
+    },
+)

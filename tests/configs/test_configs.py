@@ -1,0 +1,115 @@
+import dataclasses
+import json
+
+import pytest
+
+from deeplab_tf.configs import (
+    ExperimentConfig,
+    from_dict,
+    get_experiment,
+    list_experiments,
+    override,
+    to_dict,
+)
+
+REQUIRED = {
+    "deeplabv3_mnv2_pascal",
+    "deeplabv3_mnv2_257",
+    "deeplabv3plus_mnv2_camvid",
+    "deeplabv3plus_xception65_pascal",
+    "deeplabv3plus_resnet50_cityscapes",
+    "deeplabv3_mnv3large_cityscapes",
+    "deeplabv3plus_mnv2_ade20k",
+    "deeplabv3plus_mnv2_synthetic",
+}
+
+
+def test_required_experiments_are_registered():
+    assert REQUIRED <= set(list_experiments())
+
+
+@pytest.mark.parametrize("name", sorted(REQUIRED))
+@pytest.mark.parametrize("smoke", [False, True])
+def test_round_trip_through_json(name, smoke):
+    config = get_experiment(name, smoke=smoke)
+    restored = from_dict(ExperimentConfig, json.loads(json.dumps(to_dict(config))))
+    assert restored == config
+    assert isinstance(restored.model.input_size, tuple)
+
+
+def test_smoke_variant_is_small_and_keeps_the_architecture():
+    full = get_experiment("deeplabv3plus_mnv2_camvid")
+    smoke = get_experiment("deeplabv3plus_mnv2_camvid", smoke=True)
+    assert smoke.model.input_size == (65, 65)
+    assert smoke.train.train_steps <= 2
+    assert smoke.model.num_classes == full.model.num_classes
+    assert smoke.model.decoder.low_level_feature == full.model.decoder.low_level_feature
+    assert smoke.model.backbone.output_stride == full.model.backbone.output_stride
+
+
+def test_the_pascal_experiment_is_the_original_mobilenet_v2_config():
+    model = get_experiment("deeplabv3_mnv2_pascal").model
+    assert model.backbone.name == "mobilenet_v2" and model.backbone.width_multiplier == 1.0
+    assert model.backbone.output_stride == 16
+    assert model.aspp.atrous_rates == () and model.aspp.image_pooling
+    assert model.decoder.low_level_feature is None
+    assert model.input_size == (513, 513) and model.num_classes == 21
+    assert get_experiment("deeplabv3_mnv2_257").model.input_size == (257, 257)
+
+
+def test_unknown_experiment_lists_known_ones():
+    with pytest.raises(ValueError, match="unknown experiment 'nope'.*deeplabv3_mnv2_pascal"):
+        get_experiment("nope")
+
+
+def test_override_parses_strings_to_field_types():
+    config = get_experiment("deeplabv3_mnv2_pascal")
+    changed = override(
+        config,
+        {
+            "model.backbone.output_stride": "8",
+            "model.input_size": "360,480",
+            "train.learning_rate": "0.01",
+            "model.aspp.atrous_rates": "12,24,36",
+            "model.decoder.low_level_feature": "C2",
+            "model.aspp.separable": "true",
+            "model.backbone.weights": "none",
+        },
+    )
+    assert changed.model.backbone.output_stride == 8
+    assert changed.model.input_size == (360, 480)
+    assert changed.train.learning_rate == 0.01
+    assert changed.model.aspp.atrous_rates == (12, 24, 36)
+    assert changed.model.decoder.low_level_feature == "C2"
+    assert changed.model.aspp.separable is True
+    assert changed.model.backbone.weights is None
+    assert config.model.backbone.output_stride == 16  # the original is untouched
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("model.backbone.stride", "8", "unknown config key 'model.backbone.stride'"),
+        ("model.nope.x", "1", "unknown config key"),
+        ("model.backbone.output_stride", "eight", "must be int"),
+        ("model.backbone.output_stride", "8.5", "must be an integer"),
+        ("model.input_size", "1,2,3", "needs 2 values"),
+        ("model.aspp.separable", "maybe", "true or false"),
+    ],
+)
+def test_bad_overrides_name_the_problem(key, value, message):
+    with pytest.raises(ValueError, match=message):
+        override(get_experiment("deeplabv3_mnv2_pascal"), {key: value})
+
+
+def test_from_dict_rejects_unknown_fields():
+    data = to_dict(get_experiment("deeplabv3_mnv2_pascal"))
+    data["model"]["colour"] = "blue"
+    with pytest.raises(ValueError, match=r"ModelConfig has no field\(s\) \['colour'\]"):
+        from_dict(ExperimentConfig, data)
+
+
+def test_configs_are_frozen():
+    config = get_experiment("deeplabv3_mnv2_pascal")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.model.num_classes = 3

@@ -1,0 +1,26 @@
+"""Every registered experiment's model stays quantizable (so later work cannot silently break QAT)."""
+
+import numpy as np
+import pytest
+import tensorflow_model_optimization as tfmot
+
+from deeplab_tf.configs import get_experiment, list_experiments
+from deeplab_tf.models import build_deeplab
+from deeplab_tf.quantization import quantize_model, unsupported_layers
+
+# MobileNetV3's squeeze-excite and hard-swish multiply tensors; tfmot's default registry
+# has no entry for Multiply or hard-swish, so these need our QuantizeConfigs.
+NEEDS_CUSTOM_CONFIGS = {"mobilenet_v3_large", "mobilenet_v3_small"}
+
+
+@pytest.mark.parametrize("name", list_experiments())
+def test_quantize_model_accepts_every_experiment(name):
+    config = get_experiment(name, smoke=True)
+    model = build_deeplab(config.model)
+    assert unsupported_layers(model) == []
+    qat = quantize_model(model)
+    images = np.random.RandomState(0).uniform(-1, 1, (1, *config.model.input_size, 3)).astype("float32")
+    assert qat(images).shape == (1, *config.model.input_size, config.model.num_classes)
+    if config.model.backbone.name not in NEEDS_CUSTOM_CONFIGS:
+        # The plain tfmot entry point takes these models with no help at all.
+        tfmot.quantization.keras.quantize_model(model)
