@@ -19,6 +19,7 @@ setup(
         "opencv-python-headless>=4.9,<6",
         "absl-py>=1.4,<2",
         "numpy>=1.26,<3",
+        "tensorboard>=2.20,<3",
     ],
     extras_require={
         "test": ["pytest>=8,<10", "ruff>=0.6,<1"],
@@ -26,6 +27,9 @@ setup(
     entry_points={
         "console_scripts": [
             "deeplab-info=deeplab_tf.cli.info:run",
+            "deeplab-convert=deeplab_tf.cli.convert:run",
+            "deeplab-train=deeplab_tf.cli.train:run",
+            "deeplab-bench=deeplab_tf.cli.bench:run",
         ],
     },
 )

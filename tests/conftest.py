@@ -27,3 +27,42 @@ def _clear_keras_session():
 
     yield
     keras.backend.clear_session()
+
+
+def write_records(folder, split="train", shards=2, per_shard=3, size=(40, 56), classes=4, ignore=255, seed=0):
+    """Writes tiny ``{split}-*.tfrecord`` shards of random images whose label
+    is a function of the image (learnable), with an ignored band on top."""
+    import cv2
+    import numpy as np
+    import tensorflow as tf
+
+    from deeplab_tf.data.schema import make_example
+
+    folder = pathlib.Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for shard in range(shards):
+        path = folder / f"{split}-{shard:05d}-of-{shards:05d}.tfrecord"
+        with tf.io.TFRecordWriter(str(path)) as writer:
+            for i in range(per_shard):
+                rng = np.random.RandomState(seed * 1000 + shard * 100 + i)
+                image = rng.randint(0, 256, (*size, 3), dtype=np.uint8)
+                label = (image[..., 0].astype(np.int32) * classes // 256).astype(np.uint8)
+                label[:2] = ignore
+                example = make_example(
+                    cv2.imencode(".png", image[..., ::-1])[1].tobytes(),
+                    "png",
+                    cv2.imencode(".png", label)[1].tobytes(),
+                    f"{split}_{shard}_{i}.png",
+                    *size,
+                )
+                writer.write(example.SerializeToString())
+    return folder
+
+
+@pytest.fixture
+def records(tmp_path):
+    """A folder with tiny train and val TFRecords (4 classes, ignore 255)."""
+    folder = tmp_path / "records"
+    write_records(folder, "train", shards=2, per_shard=4, size=(65, 65), classes=6)
+    write_records(folder, "val", shards=1, per_shard=2, size=(65, 65), classes=6, seed=1)
+    return folder

@@ -42,13 +42,13 @@ def experiment_from_flags(extra: dict | None = None) -> ExperimentConfig:
 
 
 def run_main(main) -> None:
-    """absl.app.run that turns ValueError/FileNotFoundError into a one-line error and exit code 2."""
+    """absl.app.run that turns expected failures (bad input, missing files, NaN loss) into one line and exit code 1."""
     from absl import app
 
     def wrapped(argv):
         try:
             return main(argv)
-        except (ValueError, FileNotFoundError, RuntimeError) as error:
+        except (ValueError, FileNotFoundError, RuntimeError, FloatingPointError) as error:
             raise app.UsageError(str(error)) from None
 
     app.run(wrapped)

@@ -111,14 +111,24 @@ class DataConfig:
     min_scale: float = 0.5
     max_scale: float = 2.0
     photometric_jitter: float = 0.0
+    random_flip: bool = True
     ignore_label: int = 255
-    eval_size: Optional[tuple[int, int]] = None
+    eval_size: tuple[int, int] | None = None
     shuffle_buffer: int = 256
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """SGD with momentum, polynomial decay with linear warm-up, L2 on kernels."""
+    """SGD with momentum, polynomial decay with linear warm-up, L2 on kernels.
+
+    Attributes:
+      eval_every: steps between validation runs (0: at checkpoints only if
+        validation records exist; -1: never).
+      mixed_precision: "none", "bfloat16" (CPU/TPU) or "float16" (GPU, with loss scaling).
+      class_weights: per-class loss weights; None for uniform.
+      top_k_fraction: hard-pixel mining, the fraction of hardest pixels kept.
+      jit_compile: compile the training step with XLA.
+    """
 
     train_steps: int = 30000
     learning_rate: float = 0.007
@@ -128,7 +138,13 @@ class TrainConfig:
     weight_decay: float = 4e-5
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
+    eval_every: int = 0
+    log_every: int = 10
     seed: int = 0
+    mixed_precision: str = "none"
+    class_weights: tuple[float, ...] | None = None
+    top_k_fraction: float = 1.0
+    jit_compile: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -85,12 +85,15 @@ def normalize(sample: dict, mean, std) -> dict:
     return {**sample, "image": image}
 
 
-def augment_for_training(sample: dict, seed, crop_size, min_scale, max_scale, pad_pixel, ignore_label, jitter=0.0):
+def augment_for_training(
+    sample: dict, seed, crop_size, min_scale, max_scale, pad_pixel, ignore_label, jitter=0.0, flip=True
+):
     """scale -> pad -> crop -> flip -> jitter, each with its own derived seed."""
     seeds = _split(seed, 4)
     sample = {**sample, "image": tf.cast(sample["image"], tf.float32)}
     sample = random_scale(sample, seeds[0], min_scale, max_scale)
     sample = pad_to_size(sample, crop_size, pad_pixel, ignore_label)
     sample = random_crop(sample, seeds[1], crop_size)
-    sample = random_flip(sample, seeds[2])
+    if flip:
+        sample = random_flip(sample, seeds[2])
     return photometric_jitter(sample, seeds[3], jitter)

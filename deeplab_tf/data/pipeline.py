@@ -61,7 +61,12 @@ def _options(deterministic: bool) -> tf.data.Options:
 
 
 def train_dataset(
-    data: DataConfig, preprocessing, input_context=None, seed: int = 0, deterministic: bool = False
+    data: DataConfig,
+    preprocessing,
+    input_context=None,
+    seed: int = 0,
+    deterministic: bool = False,
+    start_index: int = 0,
 ) -> tf.data.Dataset:
     """The endless training dataset of ``{"image": float32 [B, h, w, 3], "label": uint8 [B, h, w, 1]}``.
 
@@ -72,6 +77,8 @@ def train_dataset(
         by input pipeline and the batch is the per-replica batch.
       seed: base seed of shuffling and augmentation.
       deterministic: same batches, in the same order, on every run.
+      start_index: records of this pipeline already consumed (exact resume:
+        the stream continues where a run with the same seed stopped).
 
     Raises:
       FileNotFoundError / ValueError: no records, or too few shards for the workers.
@@ -82,7 +89,7 @@ def train_dataset(
     dataset = dataset.interleave(
         tf.data.TFRecordDataset, cycle_length=min(len(files), 4), num_parallel_calls=AUTOTUNE, deterministic=deterministic
     )
-    dataset = dataset.shuffle(data.shuffle_buffer, seed=seed).enumerate()
+    dataset = dataset.shuffle(data.shuffle_buffer, seed=seed).enumerate().skip(start_index)
     crop = tuple(data.crop_size)
 
     def load(index, record):
@@ -97,6 +104,7 @@ def train_dataset(
             preprocessing.mean,
             data.ignore_label,
             data.photometric_jitter,
+            data.random_flip,
         )
         sample = augment.normalize(sample, preprocessing.mean, preprocessing.std)
         return {"image": sample["image"], "label": sample["label"]}

@@ -225,7 +225,7 @@ def generate(seed: int, index: int, size: tuple[int, int] = (128, 128)) -> tuple
     """Image `index` of the synthetic dataset `seed`.
 
     Args:
-      seed: dataset seed; (seed, index, size) fixes the output exactly.
+      seed: dataset seed (non-negative int); (seed, index, size) fixes the output exactly.
       index: image number within the dataset (any non-negative int).
       size: (height, width), each at least 32 for the intended content.
 

@@ -73,9 +73,9 @@ def _folded_batch_norm(layer) -> bool:
     """A BatchNormalization right after a linear conv, which tfmot folds into it."""
     if not isinstance(layer, keras.layers.BatchNormalization):
         return False
-    inbound = [l for node in layer.inbound_nodes for l in tf.nest.flatten(node.inbound_layers)]
+    inbound = [src for node in layer.inbound_nodes for src in tf.nest.flatten(node.inbound_layers)]
     return bool(inbound) and all(
-        isinstance(l, _FOLDABLE) and l.activation is keras.activations.linear for l in inbound
+        isinstance(src, _FOLDABLE) and src.activation is keras.activations.linear for src in inbound
     )
 
 

@@ -37,7 +37,7 @@ def randomize(model, seed=0):
         elif values:
             depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
             fan_in = [np.prod(v.shape[:2 if depthwise else -1]) if v.ndim > 1 else 100 for v in values]
-            layer.set_weights([rng.normal(0, 1 / np.sqrt(f), v.shape) for v, f in zip(values, fan_in)])
+            layer.set_weights([rng.normal(0, 1 / np.sqrt(f), v.shape) for v, f in zip(values, fan_in, strict=True)])
 
 
 @pytest.mark.parametrize("name", list(CHANNELS))
@@ -64,7 +64,7 @@ def test_equals_keras_applications_at_output_stride_32(name, alpha, size):
     assert len(copied) == len([layer for layer in theirs.layers if layer.weights])
     outputs = [theirs.get_layer(layer).output for layer in KERAS_LEVELS[name].values()] + [theirs.output]
     images = np.random.RandomState(1).uniform(-1, 1, (2, size, size, 3)).astype("float32")
-    expected = dict(zip(["C2", "C3", "C4", "C5"], keras.Model(theirs.input, outputs)(images)))
+    expected = dict(zip(["C2", "C3", "C4", "C5"], keras.Model(theirs.input, outputs)(images), strict=True))
     got = ours(images)
     for level in expected:
         assert np.abs(expected[level]).mean() > 0.05, level
@@ -101,7 +101,7 @@ def test_hard_activations_serialize(cls):
     layer = cls(name="act", dtype="float32")
     assert cls.from_config(layer.get_config()).get_config() == layer.get_config()
     config = keras.saving.serialize_keras_object(layer)
-    assert config["class_name"] == f"deeplab_tf>{cls.__name__}"
+    assert config["registered_name"] == f"deeplab_tf>{cls.__name__}"
     restored = keras.saving.deserialize_keras_object(config)
     assert type(restored) is cls and restored.name == "act"
 

@@ -1,0 +1,64 @@
+"""deeplab-train: train an experiment, resuming from model_dir if it holds checkpoints.
+
+    deeplab-train --experiment=deeplabv3plus_mnv2_camvid --model_dir=runs/camvid --data_dir=records/camvid \\
+        [--train_steps=N] [--batch_size=N] [--crop_size=H,W] [--learning_rate=X] [--config=key=value ...] \\
+        [--strategy=default|mirrored|multi_worker_mirrored|tpu] [--mixed_precision=none|bfloat16|float16]
+
+Any config field can be set with --config=dotted.key=value; --flagfile=FILE works.
+"""
+
+from __future__ import annotations
+
+from absl import flags
+
+from deeplab_tf.cli.common import define_experiment_flags, experiment_from_flags, run_main
+
+FLAGS = flags.FLAGS
+define_experiment_flags()
+flags.DEFINE_string("model_dir", None, "Where checkpoints, experiment.json and TensorBoard events go.")
+flags.DEFINE_string("data_dir", None, "Folder of TFRecords from deeplab-convert.")
+flags.DEFINE_integer("train_steps", None, "Override train.train_steps.")
+flags.DEFINE_integer("batch_size", None, "Override data.batch_size (global).")
+flags.DEFINE_string("crop_size", None, "Override data.crop_size and model.input_size, H,W.")
+flags.DEFINE_float("learning_rate", None, "Override train.learning_rate.")
+flags.DEFINE_string("mixed_precision", None, "Override train.mixed_precision: none, bfloat16 or float16.")
+flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker_mirrored", "tpu"], "tf.distribute strategy.")
+flags.DEFINE_string("tpu", "", "TPU address for --strategy=tpu.")
+flags.DEFINE_integer("stop_at_step", None, "Stop with a checkpoint at this step (time-boxed runs).")
+flags.DEFINE_bool("deterministic_ops", False, "tf.config.experimental.enable_op_determinism().")
+flags.mark_flag_as_required("model_dir")
+
+
+def overrides_from_flags() -> dict:
+    extra = {
+        "data.data_dir": FLAGS.data_dir,
+        "train.train_steps": FLAGS.train_steps,
+        "data.batch_size": FLAGS.batch_size,
+        "train.learning_rate": FLAGS.learning_rate,
+        "train.mixed_precision": FLAGS.mixed_precision,
+    }
+    if FLAGS.crop_size:
+        extra["data.crop_size"] = FLAGS.crop_size
+        extra["model.input_size"] = FLAGS.crop_size
+    return {key: value for key, value in extra.items() if value is not None}
+
+
+def main(argv):
+    del argv
+    import tensorflow as tf
+
+    from deeplab_tf.training.trainer import get_strategy, train
+
+    config = experiment_from_flags(overrides_from_flags())
+    if FLAGS.deterministic_ops:
+        tf.config.experimental.enable_op_determinism()
+    result = train(config, FLAGS.model_dir, get_strategy(FLAGS.strategy, FLAGS.tpu), stop_at_step=FLAGS.stop_at_step)
+    print(f"done: step {result['step']}, loss {result['loss']:.4f}, model_dir {FLAGS.model_dir}")
+
+
+def run():
+    run_main(main)
+
+
+if __name__ == "__main__":
+    run()

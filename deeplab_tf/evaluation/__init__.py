@@ -1,0 +1,1 @@
+"""Evaluation: streaming confusion matrix, multi-scale + flip inference, reports."""

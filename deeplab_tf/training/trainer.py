@@ -1,0 +1,318 @@
+"""The training loop: distributed, checkpointed, exactly resumable.
+
+Resume is exact: the model, optimizer (momentum, step) and the data position
+are restored, and the input stream is a pure function of (seed, record index),
+so a run killed at any step and restarted continues as if never stopped.
+SIGTERM saves a checkpoint before exiting; a NaN or Inf loss stops training
+without touching the last good checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import signal
+import tempfile
+import time
+
+import tensorflow as tf
+import tf_keras as keras
+
+from deeplab_tf.configs.base import ExperimentConfig, to_dict
+from deeplab_tf.data.pipeline import list_record_files, train_dataset
+from deeplab_tf.models import build_deeplab, get_backbone_spec
+from deeplab_tf.training import checkpoints
+from deeplab_tf.training.losses import softmax_cross_entropy
+from deeplab_tf.training.schedules import WarmupPolynomialDecay
+
+STRATEGIES = ("default", "mirrored", "multi_worker_mirrored", "tpu")
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or Inf."""
+
+
+def get_strategy(name: str = "default", tpu: str = "") -> tf.distribute.Strategy:
+    """The ``tf.distribute`` strategy called ``name``.
+
+    Raises:
+      ValueError: unknown name (the message lists the valid ones).
+    """
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker_mirrored":
+        return tf.distribute.MultiWorkerMirroredStrategy()  # cluster from TF_CONFIG
+    if name == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    raise ValueError(f"unknown distribution strategy {name!r}; one of {', '.join(STRATEGIES)}")
+
+
+def _is_chief(strategy) -> bool:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "chief" or (not has_chief and resolver.task_type == "worker" and resolver.task_id == 0)
+
+
+def set_mixed_precision(mode: str) -> None:
+    """Sets the Keras global dtype policy: "none", "bfloat16" or "float16"."""
+    policies = {"none": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+    if mode not in policies:
+        raise ValueError(f"mixed_precision must be one of {sorted(policies)}, got {mode!r}")
+    keras.mixed_precision.set_global_policy(policies[mode])
+
+
+def check_model_dir(model_dir: str, config: ExperimentConfig) -> None:
+    """Refuses a model_dir that belongs to another model; nothing is overwritten.
+
+    Raises:
+      ValueError: the saved experiment's model differs (architecture, classes, size).
+    """
+    if not os.path.exists(os.path.join(model_dir, checkpoints.EXPERIMENT_FILE)):
+        return
+    saved = checkpoints.load_experiment(model_dir)
+    if saved.model != config.model:
+        old, new = to_dict(saved.model), to_dict(config.model)
+        diff = [f"{key}: {old[key]} -> {new[key]}" for key in new if old.get(key) != new[key]]
+        raise ValueError(
+            f"model_dir {model_dir} holds a checkpoint of another model ({'; '.join(diff)}); "
+            "use a new --model_dir or the same experiment"
+        )
+
+
+class _Stop:
+    """Set by SIGTERM/SIGINT: finish the step, checkpoint, exit."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        self.requested = True
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _random_generators(model) -> dict:
+    """The tf.random.Generator of each random layer (dropout), created now so
+    that it can go into the checkpoint: Keras leaves it out, and without it a
+    resumed run would draw other dropout masks."""
+    generators = {}
+    for layer in model.layers:
+        rng = getattr(layer, "_random_generator", None)
+        if rng is None:
+            continue
+        rng._maybe_init()
+        if getattr(rng, "_generator", None) is not None:
+            generators[layer.name] = rng._generator
+    return generators
+
+
+def _all_finite(model) -> bool:
+    return bool(tf.reduce_all([tf.reduce_all(tf.math.is_finite(w)) for w in model.weights]))
+
+
+def _kernels(model):
+    return [w for w in model.trainable_weights if "kernel" in w.name]
+
+
+def train(
+    config: ExperimentConfig,
+    model_dir: str,
+    strategy: tf.distribute.Strategy | None = None,
+    deterministic: bool = True,
+    stop_at_step: int | None = None,
+) -> dict:
+    """Trains ``config`` into ``model_dir``, resuming from its last checkpoint.
+
+    Args:
+      config: the experiment (data.data_dir must point at TFRecords).
+      model_dir: where experiment.json, checkpoints and TensorBoard events go.
+      strategy: a ``tf.distribute`` strategy (default: the default one).
+      deterministic: deterministic input order (needed for exact resume).
+      stop_at_step: stop (with a checkpoint) at this step, before train_steps;
+        for tests and time-boxed runs.
+
+    Returns:
+      ``{"step", "loss", "images_per_second", "best"}``.
+
+    Raises:
+      ValueError: model_dir of another model, bad config.
+      FileNotFoundError: no training records.
+      NonFiniteLossError: NaN/Inf loss (the last good checkpoint stays).
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    train_cfg, data = config.train, config.data
+    check_model_dir(model_dir, config)
+    list_record_files(data.data_dir, data.train_split)  # fail early, before building anything
+    set_mixed_precision(train_cfg.mixed_precision)
+    chief = _is_chief(strategy)
+    os.makedirs(model_dir, exist_ok=True)
+    if chief:
+        checkpoints.save_experiment(model_dir, config)
+    ckpt_dir = os.path.join(model_dir, "ckpt") if chief else tempfile.mkdtemp(prefix="deeplab-worker-ckpt-")
+
+    keras.utils.set_random_seed(train_cfg.seed)
+    keras.backend.experimental.enable_tf_random_generator()
+    with strategy.scope():
+        model = build_deeplab(config.model)
+        rng = _random_generators(model)
+        schedule = WarmupPolynomialDecay(
+            train_cfg.learning_rate, train_cfg.train_steps, train_cfg.warmup_steps, train_cfg.decay_power
+        )
+        optimizer = keras.optimizers.SGD(schedule, momentum=train_cfg.momentum)
+        if train_cfg.mixed_precision == "float16":
+            optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
+        checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, rng=rng)
+        manager = tf.train.CheckpointManager(checkpoint, ckpt_dir, max_to_keep=train_cfg.keep_checkpoints)
+        if manager.latest_checkpoint:
+            try:
+                checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+            except (AssertionError, ValueError) as error:
+                raise ValueError(f"checkpoint {manager.latest_checkpoint} does not fit this model: {error}") from None
+    step = int(optimizer.iterations.numpy())
+    start_step = step
+
+    preprocessing = get_backbone_spec(config.model.backbone.name).preprocessing
+
+    def dataset_fn(context):
+        consumed = step * data.batch_size // context.num_input_pipelines  # this pipeline's records so far
+        return train_dataset(data, preprocessing, context, train_cfg.seed, deterministic, consumed)
+
+    iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
+    kernels = _kernels(model)
+    replicas = strategy.num_replicas_in_sync
+
+    def step_fn(batch):
+        with tf.GradientTape() as tape:
+            logits = model(batch["image"], training=True)
+            loss = softmax_cross_entropy(
+                batch["label"], logits, data.ignore_label, train_cfg.class_weights, train_cfg.top_k_fraction
+            )
+            decay = train_cfg.weight_decay * tf.add_n([tf.nn.l2_loss(tf.cast(k, tf.float32)) for k in kernels])
+            total = (loss + decay) / replicas
+            if isinstance(optimizer, keras.mixed_precision.LossScaleOptimizer):
+                total = optimizer.get_scaled_loss(total)
+        grads = tape.gradient(total, model.trainable_variables)
+        if isinstance(optimizer, keras.mixed_precision.LossScaleOptimizer):
+            grads = optimizer.get_unscaled_gradients(grads)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        return loss
+
+    @tf.function(jit_compile=train_cfg.jit_compile and replicas == 1)
+    def train_step(batch):
+        losses = strategy.run(step_fn, args=(batch,))
+        return strategy.reduce(tf.distribute.ReduceOp.MEAN, losses, axis=None)
+
+    writer = tf.summary.create_file_writer(os.path.join(model_dir, "train")) if chief else tf.summary.create_noop_writer()
+    last_stop = stop_at_step if stop_at_step is not None else train_cfg.train_steps
+    best = _load_best(model_dir)
+    loss_value, rate, window_start, window_steps = float("nan"), 0.0, time.perf_counter(), 0
+    with _Stop() as stop, writer.as_default():
+        while step < last_stop:
+            loss_value = float(train_step(next(iterator)))
+            if not math.isfinite(loss_value):
+                raise NonFiniteLossError(
+                    f"loss became {loss_value} at step {step + 1}; stopped without saving, the last good "
+                    f"checkpoint is {manager.latest_checkpoint}. Lower train.learning_rate or check the labels."
+                )
+            step += 1
+            window_steps += 1
+            if step % train_cfg.log_every == 0 or step == last_stop:
+                elapsed = time.perf_counter() - window_start
+                rate = window_steps * data.batch_size / max(elapsed, 1e-9)
+                lr = float(schedule(step))
+                tf.summary.scalar("loss", loss_value, step=step)
+                tf.summary.scalar("learning_rate", lr, step=step)
+                tf.summary.scalar("images_per_second", rate, step=step)
+                eta = (train_cfg.train_steps - step) * data.batch_size / max(rate, 1e-9)
+                if chief:
+                    print(
+                        f"step {step}/{train_cfg.train_steps}  loss {loss_value:.4f}  lr {lr:.5f}  "
+                        f"{rate:.2f} img/s  ETA {time.strftime('%H:%M:%S', time.gmtime(eta))}",
+                        flush=True,
+                    )
+                window_start, window_steps = time.perf_counter(), 0
+            at_checkpoint = step % train_cfg.checkpoint_every == 0 or step == last_stop or stop.requested
+            if at_checkpoint:
+                if not _all_finite(model):
+                    raise NonFiniteLossError(
+                        f"weights became NaN or Inf by step {step}; stopped without saving, the last good "
+                        f"checkpoint is {manager.latest_checkpoint}. Lower train.learning_rate."
+                    )
+                manager.save(checkpoint_number=step)
+            if chief and _should_eval(train_cfg, step, at_checkpoint, last_stop):
+                best = _evaluate_and_keep_best(model, config, model_dir, step, best, writer)
+            if stop.requested:
+                print(f"stopped by signal at step {step}; checkpoint saved", flush=True)
+                break
+    writer.flush()
+    return {"step": step, "start_step": start_step, "loss": loss_value, "images_per_second": rate, "best": best}
+
+
+def _should_eval(train_cfg, step, at_checkpoint, last_step) -> bool:
+    if train_cfg.eval_every < 0:
+        return False
+    if train_cfg.eval_every > 0:
+        return step % train_cfg.eval_every == 0 or step == last_step
+    return at_checkpoint
+
+
+def _load_best(model_dir: str) -> dict | None:
+    import json
+
+    path = os.path.join(model_dir, "best.json")
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def _evaluate_and_keep_best(model, config, model_dir, step, best, writer):
+    """Validates on data.eval_split (if it has records) and keeps the best checkpoint by mIoU."""
+    data = config.data
+    try:
+        list_record_files(data.data_dir, data.eval_split)
+    except FileNotFoundError:
+        return best
+    from deeplab_tf.evaluation.evaluator import evaluate
+
+    preprocessing = get_backbone_spec(config.model.backbone.name).preprocessing
+    eval_size = data.eval_size or config.model.input_size
+    result = evaluate(model, config.model, data, preprocessing, eval_size)
+    miou = float(result["miou"])
+    tf.summary.scalar("val/miou", miou, step=step)
+    print(f"step {step}  val mIoU {miou:.4f}", flush=True)
+    if best is None or miou > best["miou"]:
+        best_manager = tf.train.CheckpointManager(
+            tf.train.Checkpoint(model=model), os.path.join(model_dir, "best"), max_to_keep=1
+        )
+        best_manager.save(checkpoint_number=step)
+        best = {"step": step, "miou": miou, "per_class_iou": result.get("per_class_iou")}
+        checkpoints.write_json_atomic(os.path.join(model_dir, "best.json"), best)
+    return best
+
+
+def config_for_run(config: ExperimentConfig, data_dir: str | None) -> ExperimentConfig:
+    """``config`` with ``data.data_dir`` set when given."""
+    if data_dir:
+        config = dataclasses.replace(config, data=dataclasses.replace(config.data, data_dir=data_dir))
+    return config
+
