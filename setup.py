@@ -30,6 +30,8 @@ setup(
             "deeplab-convert=deeplab_tf.cli.convert:run",
             "deeplab-train=deeplab_tf.cli.train:run",
             "deeplab-bench=deeplab_tf.cli.bench:run",
+            "deeplab-eval=deeplab_tf.cli.eval:run",
+            "deeplab-predict=deeplab_tf.cli.predict:run",
         ],
     },
 )

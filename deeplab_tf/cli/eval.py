@@ -120,9 +120,16 @@ class CheckpointEvaluator:
             restore_model(self.model, checkpoint)
         try:
             result = evaluate(
-                self.model, self.model_config, self.data, self.preprocessing, self.eval_size,
-                self.scales, self.flip, self.max_batches, self.class_names,
-            )  # fmt: skip
+                self.model,
+                self.model_config,
+                self.data,
+                self.preprocessing,
+                self.eval_size,
+                scales=self.scales,
+                flip=self.flip,
+                max_batches=self.max_batches,
+                class_names=self.class_names,
+            )
         except tf.errors.OpError as error:
             message = re.sub(r"\{\{[^}]*\}\}\s*", "", error.message.strip().splitlines()[0])
             hint = "; pass a larger --eval_size=H,W" if "larger than the evaluation size" in message else ""
@@ -187,7 +194,9 @@ def main(argv):
             print(f"{path}: removed before it could be evaluated; skipped", flush=True)
 
     print(f"watching {os.path.join(model_dir, 'ckpt')} (stop after {FLAGS.watch_timeout:g} s without a new checkpoint)")
-    count = watch_checkpoints(lambda: list_checkpoints(model_dir), evaluate_new, FLAGS.watch_timeout, FLAGS.watch_interval)
+    count = watch_checkpoints(
+        lambda: list_checkpoints(model_dir), evaluate_new, FLAGS.watch_timeout, FLAGS.watch_interval
+    )
     print(f"no new checkpoint for {FLAGS.watch_timeout:g} s; stopping after {count} checkpoint(s)")
 
 

@@ -93,6 +93,8 @@ def main(argv):
     images = list_images(FLAGS.input)
     config = load_experiment(FLAGS.model_dir)
     checkpoint = FLAGS.checkpoint or require_checkpoint(FLAGS.model_dir)
+    if not os.path.exists(f"{checkpoint}.index"):
+        raise FileNotFoundError(f"checkpoint {checkpoint} does not exist (no {checkpoint}.index)")
     size = tuple(config.model.input_size)
     model, model_config = load_trained_model(config.model, checkpoint, size)
     predict_fn = make_predict_fn(build_scaled_models(model, model_config, size, scales), scales, FLAGS.flip, size)
@@ -109,7 +111,9 @@ def main(argv):
             continue
         mask = predict_mask(predict_fn, image, size, preprocessing)
         write_png(os.path.join(FLAGS.output_dir, f"{stem}_labels.png"), mask)
-        write_png(os.path.join(FLAGS.output_dir, f"{stem}_overlay.png"), overlay(image, mask, colormap, FLAGS.alpha, names))
+        write_png(
+            os.path.join(FLAGS.output_dir, f"{stem}_overlay.png"), overlay(image, mask, colormap, FLAGS.alpha, names)
+        )
         present = ", ".join(names[c] for c in np.unique(mask))
         print(f"{path}: {image.shape[0]}x{image.shape[1]}, classes: {present}", flush=True)
     if failed:

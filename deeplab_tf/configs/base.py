@@ -126,6 +126,8 @@ class TrainConfig:
         validation records exist; -1: never).
       mixed_precision: "none", "bfloat16" (CPU/TPU) or "float16" (GPU, with loss scaling).
       class_weights: per-class loss weights; None for uniform.
+      class_weighting: "none", or "median_frequency" to compute class_weights
+        from the class pixel counts that deeplab-convert wrote to dataset.json.
       top_k_fraction: hard-pixel mining, the fraction of hardest pixels kept.
       jit_compile: compile the training step with XLA.
     """
@@ -143,6 +145,7 @@ class TrainConfig:
     seed: int = 0
     mixed_precision: str = "none"
     class_weights: tuple[float, ...] | None = None
+    class_weighting: str = "none"
     top_k_fraction: float = 1.0
     jit_compile: bool = False
 

@@ -17,6 +17,12 @@ from deeplab_tf.configs.base import (
     TrainConfig,
 )
 from deeplab_tf.configs.registry import register_experiment
+from deeplab_tf.data.registry import get_dataset_info
+
+# Classes and ignore labels come from the dataset registry, the one place that knows them.
+VOC, CITYSCAPES, ADE20K, CAMVID, SYNTHETIC = (
+    get_dataset_info(name) for name in ("pascal_voc", "cityscapes", "ade20k", "camvid", "synthetic")
+)
 
 MOBILE_ASPP = ASPPConfig(atrous_rates=())
 V3PLUS_DECODER = DecoderConfig(low_level_feature="C2")
@@ -35,12 +41,12 @@ def deeplabv3_mnv2_pascal() -> ExperimentConfig:
         name="deeplabv3_mnv2_pascal",
         description="DeepLab v3, MobileNetV2 1.0, OS16, mobile ASPP, PASCAL VOC 513x513",
         model=ModelConfig(
-            num_classes=21,
+            num_classes=VOC.num_classes,
             input_size=(513, 513),
             backbone=BackboneConfig(name="mobilenet_v2", output_stride=16),
             aspp=MOBILE_ASPP,
         ),
-        data=DataConfig(dataset="pascal_voc", crop_size=(513, 513), batch_size=8, ignore_label=255),
+        data=DataConfig(dataset=VOC.name, crop_size=(513, 513), batch_size=8, ignore_label=VOC.ignore_label),
         train=TrainConfig(train_steps=30000, learning_rate=0.007, weight_decay=4e-5),
     )
 
@@ -65,7 +71,9 @@ def deeplabv3_mnv2_257() -> ExperimentConfig:
 @register_experiment
 def deeplabv3plus_mnv2_camvid() -> ExperimentConfig:
     """DeepLab v3+ MobileNetV2 on CamVid at full 360x480 frames, 11 classes +
-    void (11, ignored); separable ASPP and decoder to train on a CPU.
+    void (11, ignored); separable ASPP and a 128-channel separable decoder
+    (2.6 B multiply-adds) so that it trains from scratch on a CPU;
+    median-frequency class weights against CamVid's imbalance.
 
     deeplab-train --experiment=deeplabv3plus_mnv2_camvid --data_dir=DIR --model_dir=DIR
     """
@@ -73,14 +81,23 @@ def deeplabv3plus_mnv2_camvid() -> ExperimentConfig:
         name="deeplabv3plus_mnv2_camvid",
         description="DeepLab v3+, MobileNetV2 1.0, OS16, separable ASPP + decoder, CamVid 360x480",
         model=ModelConfig(
-            num_classes=11,
+            num_classes=CAMVID.num_classes,
             input_size=(360, 480),
             backbone=BackboneConfig(name="mobilenet_v2", output_stride=16),
             aspp=SEPARABLE_ASPP,
-            decoder=SEPARABLE_DECODER,
+            decoder=replace(SEPARABLE_DECODER, filters=128),
         ),
-        data=DataConfig(dataset="camvid", crop_size=(360, 480), batch_size=8, ignore_label=11),
-        train=TrainConfig(train_steps=10000, learning_rate=0.05, warmup_steps=200, weight_decay=4e-5),
+        data=DataConfig(dataset=CAMVID.name, crop_size=(360, 480), batch_size=8, ignore_label=CAMVID.ignore_label),
+        train=TrainConfig(
+            train_steps=6000,
+            learning_rate=0.05,
+            warmup_steps=200,
+            weight_decay=4e-5,
+            checkpoint_every=250,
+            eval_every=500,
+            class_weighting="median_frequency",
+            mixed_precision="bfloat16",
+        ),
     )
 
 
@@ -95,13 +112,13 @@ def deeplabv3plus_xception65_pascal() -> ExperimentConfig:
         name="deeplabv3plus_xception65_pascal",
         description="DeepLab v3+, Xception-65, OS16, PASCAL VOC 513x513",
         model=ModelConfig(
-            num_classes=21,
+            num_classes=VOC.num_classes,
             input_size=(513, 513),
             backbone=BackboneConfig(name="xception65", output_stride=16),
             aspp=SEPARABLE_ASPP,
             decoder=SEPARABLE_DECODER,
         ),
-        data=DataConfig(dataset="pascal_voc", crop_size=(513, 513), batch_size=8, ignore_label=255),
+        data=DataConfig(dataset=VOC.name, crop_size=(513, 513), batch_size=8, ignore_label=VOC.ignore_label),
     )
 
 
@@ -115,12 +132,12 @@ def deeplabv3plus_resnet50_cityscapes() -> ExperimentConfig:
         name="deeplabv3plus_resnet50_cityscapes",
         description="DeepLab v3+, ResNet-50 multi-grid (1,2,4), OS16, Cityscapes 769x769",
         model=ModelConfig(
-            num_classes=19,
+            num_classes=CITYSCAPES.num_classes,
             input_size=(769, 769),
             backbone=BackboneConfig(name="resnet50", output_stride=16, multi_grid=(1, 2, 4)),
             decoder=V3PLUS_DECODER,
         ),
-        data=DataConfig(dataset="cityscapes", crop_size=(769, 769), batch_size=8, ignore_label=255),
+        data=DataConfig(dataset=CITYSCAPES.name, crop_size=(769, 769), batch_size=8, ignore_label=CITYSCAPES.ignore_label),
         train=TrainConfig(train_steps=90000, learning_rate=0.01, weight_decay=1e-4),
     )
 
@@ -135,12 +152,12 @@ def deeplabv3_mnv3large_cityscapes() -> ExperimentConfig:
         name="deeplabv3_mnv3large_cityscapes",
         description="DeepLab v3, MobileNetV3-Large, OS16, mobile ASPP, Cityscapes 769x769",
         model=ModelConfig(
-            num_classes=19,
+            num_classes=CITYSCAPES.num_classes,
             input_size=(769, 769),
             backbone=BackboneConfig(name="mobilenet_v3_large", output_stride=16),
             aspp=MOBILE_ASPP,
         ),
-        data=DataConfig(dataset="cityscapes", crop_size=(769, 769), batch_size=8, ignore_label=255),
+        data=DataConfig(dataset=CITYSCAPES.name, crop_size=(769, 769), batch_size=8, ignore_label=CITYSCAPES.ignore_label),
         train=TrainConfig(train_steps=90000, learning_rate=0.01),
     )
 
@@ -156,8 +173,8 @@ def deeplabv3plus_mnv2_ade20k() -> ExperimentConfig:
         base,
         name="deeplabv3plus_mnv2_ade20k",
         description="DeepLab v3+, MobileNetV2 1.0, OS16, separable ASPP + decoder, ADE20K 513x513",
-        model=replace(base.model, num_classes=150, input_size=(513, 513)),
-        data=DataConfig(dataset="ade20k", crop_size=(513, 513), batch_size=8, ignore_label=255),
+        model=replace(base.model, num_classes=ADE20K.num_classes, input_size=(513, 513)),
+        data=DataConfig(dataset=ADE20K.name, crop_size=(513, 513), batch_size=8, ignore_label=ADE20K.ignore_label),
         train=TrainConfig(train_steps=150000, learning_rate=0.01),
     )
 
@@ -176,12 +193,12 @@ def deeplabv3plus_mnv2_synthetic() -> ExperimentConfig:
         description="DeepLab v3+, MobileNetV2 0.5, OS16, synthetic shapes 128x128",
         model=replace(
             base.model,
-            num_classes=6,
+            num_classes=SYNTHETIC.num_classes,
             input_size=(128, 128),
             backbone=replace(base.model.backbone, width_multiplier=0.5),
             aspp=replace(SEPARABLE_ASPP, filters=128),
             decoder=replace(SEPARABLE_DECODER, filters=128),
         ),
-        data=DataConfig(dataset="synthetic", crop_size=(128, 128), batch_size=16, ignore_label=255),
+        data=DataConfig(dataset=SYNTHETIC.name, crop_size=(128, 128), batch_size=16, ignore_label=SYNTHETIC.ignore_label),
         train=TrainConfig(train_steps=2000, learning_rate=0.05, warmup_steps=100),
     )

@@ -33,7 +33,7 @@ def scaled_size(size: Sequence[int], scale: float) -> tuple[int, int]:
 
 
 def parse_scales(text: str) -> tuple[float, ...]:
-    """"0.75,1.0,1.25" -> (0.75, 1.0, 1.25).
+    """Parses "0.75,1.0,1.25" into (0.75, 1.0, 1.25).
 
     Raises:
       ValueError: not positive numbers, or none.
@@ -296,7 +296,9 @@ def list_checkpoints(model_dir: str) -> list[str]:
     return [p for p in paths if tf.io.gfile.exists(f"{p}.index")]
 
 
-def watch_checkpoints(list_fn, evaluate_fn, timeout: float, interval: float, sleep=time.sleep, clock=time.monotonic) -> int:
+def watch_checkpoints(
+    list_fn, evaluate_fn, timeout: float, interval: float, sleep=time.sleep, clock=time.monotonic
+) -> int:
     """Calls ``evaluate_fn(path)`` for every path ``list_fn()`` shows for the
     first time, until ``timeout`` seconds pass without one. Returns the count."""
     seen: set[str] = set()

@@ -226,7 +226,14 @@ def confusion_matrix_image(matrix, class_names: Sequence[str]) -> np.ndarray:
                 text = f"{normalized[i, j]:.2f}"
                 width, height = _text_size(text, 0.35)
                 color = BLACK if normalized[i, j] > 0.6 else WHITE
-                _put(image, text, left + j * cell + (cell - width) // 2, top + i * cell + (cell - height) // 2, 0.35, color)
+                _put(
+                    image,
+                    text,
+                    left + j * cell + (cell - width) // 2,
+                    top + i * cell + (cell - height) // 2,
+                    0.35,
+                    color,
+                )
     cv2.rectangle(image, (left - 1, top - 1), (left + size, top + size), BLACK, 1)
     return image
 

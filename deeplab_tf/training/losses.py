@@ -40,3 +40,21 @@ def softmax_cross_entropy(labels, logits, ignore_label: int, class_weights=None,
         losses, index = tf.math.top_k(losses, k=k)
         weights = tf.gather(weights, index)
     return tf.math.divide_no_nan(tf.reduce_sum(losses), tf.reduce_sum(weights))
+
+
+def median_frequency_weights(pixel_counts) -> list[float]:
+    """Median-frequency balancing (Eigen & Fergus, https://arxiv.org/abs/1411.4734):
+    ``w_c = median(f) / f_c`` with ``f_c`` the pixel frequency of class c.
+    Classes with no pixels get weight 0 (they contribute nothing anyway).
+
+    Raises:
+      ValueError: no class has any pixel.
+    """
+    counts = [float(c) for c in pixel_counts]
+    present = sorted(c for c in counts if c > 0)
+    if not present:
+        raise ValueError("median-frequency weights need at least one class with pixels")
+    total = sum(present)
+    middle = len(present) // 2
+    median = present[middle] if len(present) % 2 else (present[middle - 1] + present[middle]) / 2
+    return [median / c if c > 0 else 0.0 for c in counts] if total else []

@@ -159,6 +159,7 @@ def train(
       NonFiniteLossError: NaN/Inf loss (the last good checkpoint stays).
     """
     strategy = strategy or tf.distribute.get_strategy()
+    config = resolve_class_weights(config)
     train_cfg, data = config.train, config.data
     check_model_dir(model_dir, config)
     list_record_files(data.data_dir, data.train_split)  # fail early, before building anything
@@ -265,6 +266,37 @@ def train(
                 break
     writer.flush()
     return {"step": step, "start_step": start_step, "loss": loss_value, "images_per_second": rate, "best": best}
+
+
+def resolve_class_weights(config: ExperimentConfig) -> ExperimentConfig:
+    """Fills train.class_weights from train.class_weighting.
+
+    "median_frequency" reads the training split's class pixel counts from the
+    dataset.json that deeplab-convert wrote beside the records.
+
+    Raises:
+      ValueError: unknown weighting, or counts missing or of the wrong length.
+    """
+    import json
+
+    from deeplab_tf.training.losses import median_frequency_weights
+
+    mode = config.train.class_weighting
+    if mode == "none" or config.train.class_weights is not None:
+        return config
+    if mode != "median_frequency":
+        raise ValueError(f"train.class_weighting must be 'none' or 'median_frequency', got {mode!r}")
+    path = os.path.join(config.data.data_dir or "", "dataset.json")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            split = json.load(handle)["summary"]["splits"][config.data.train_split]
+        counts = list(split["class_pixels"].values())
+    except (OSError, KeyError, ValueError) as error:
+        raise ValueError(f"median_frequency weighting needs class pixel counts in {path}: {error}") from None
+    if len(counts) != config.model.num_classes:
+        raise ValueError(f"{path} counts {len(counts)} classes, the model has {config.model.num_classes}")
+    weights = tuple(round(w, 6) for w in median_frequency_weights(counts))
+    return dataclasses.replace(config, train=dataclasses.replace(config.train, class_weights=weights))
 
 
 def _should_eval(train_cfg, step, at_checkpoint, last_step) -> bool:

@@ -25,8 +25,12 @@ def run_cli(module, *args):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO))
     return subprocess.run(
         [sys.executable, "-m", f"deeplab_tf.cli.{module}", *map(str, args)],
-        capture_output=True, text=True, env=env, timeout=300, cwd=REPO,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=REPO,
+    )
 
 
 def write_records(folder, sizes, split="val"):
@@ -38,7 +42,12 @@ def write_records(folder, sizes, split="val"):
             label = rng.randint(0, len(CLASS_NAMES), (h, w), dtype=np.uint8)
             label[:3] = IGNORE
             example = make_example(
-                cv2.imencode(".png", image)[1].tobytes(), "png", cv2.imencode(".png", label)[1].tobytes(), f"{i}.png", h, w
+                cv2.imencode(".png", image)[1].tobytes(),
+                "png",
+                cv2.imencode(".png", label)[1].tobytes(),
+                f"{i}.png",
+                h,
+                w,
             )
             writer.write(example.SerializeToString())
     return folder
@@ -128,8 +137,12 @@ def test_bad_inputs_are_one_clear_line(bad_inputs):
     procs = {
         key: subprocess.Popen(
             [sys.executable, "-m", f"deeplab_tf.cli.{args[0]}", *args[1:]],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
-        )  # fmt: skip
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=REPO,
+        )
         for key, (args, _) in bad_inputs.items()
     }
     for key, proc in procs.items():

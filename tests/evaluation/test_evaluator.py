@@ -110,7 +110,14 @@ def fake_batches():
     label = np.zeros((2, 6, 8, 1), np.uint8)
     label[0, :4, :5] = 1
     label[1, :3, :8] = 2
-    return [{"image": np.zeros((2, 6, 8, 3), np.float32), "label": label, "height": np.array([4, 3]), "width": np.array([5, 8])}]
+    return [
+        {
+            "image": np.zeros((2, 6, 8, 3), np.float32),
+            "label": label,
+            "height": np.array([4, 3]),
+            "width": np.array([5, 8]),
+        }
+    ]
 
 
 def test_evaluate_predictions_crops_to_each_images_size():
@@ -136,7 +143,12 @@ def write_records(folder, sizes, classes, split="val"):
             label = rng.randint(0, classes, (h, w), dtype=np.uint8)
             label[:2] = IGNORE
             example = make_example(
-                cv2.imencode(".png", image)[1].tobytes(), "png", cv2.imencode(".png", label)[1].tobytes(), f"{i}.png", h, w
+                cv2.imencode(".png", image)[1].tobytes(),
+                "png",
+                cv2.imencode(".png", label)[1].tobytes(),
+                f"{i}.png",
+                h,
+                w,
             )
             writer.write(example.SerializeToString())
 
