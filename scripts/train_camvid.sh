@@ -16,5 +16,5 @@ if [ ! -f "$records/dataset.json" ]; then
   deeplab-convert --dataset=camvid --data_dir="$camvid" --output_dir="$records" --splits=train,val
 fi
 deeplab-train --experiment=deeplabv3plus_mnv2_camvid --model_dir="$model_dir" --data_dir="$records" "$@"
-deeplab-eval --model_dir="$model_dir" --checkpoint="$(ls -1 "$model_dir"/best/ckpt-*.index | sort -V | tail -n 1 | sed 's/\.index$//')" \
+deeplab-eval --checkpoint="$(ls -1 "$model_dir"/best/ckpt-*.index | sort -V | tail -n 1 | sed 's/\.index$//')" \
   --data_dir="$records" --split=val --output_json="$workdir/eval_val.json"

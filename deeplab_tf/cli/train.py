@@ -53,6 +53,9 @@ def main(argv):
     if FLAGS.deterministic_ops:
         tf.config.experimental.enable_op_determinism()
     result = train(config, FLAGS.model_dir, get_strategy(FLAGS.strategy, FLAGS.tpu), stop_at_step=FLAGS.stop_at_step)
+    if result["stopped_by_signal"]:
+        print(f"stopped at step {result['step']} (checkpoint saved); run the same command to resume")
+        raise SystemExit(143)  # 128 + SIGTERM, so that scripts do not go on as if training had finished
     print(f"done: step {result['step']}, loss {result['loss']:.4f}, model_dir {FLAGS.model_dir}")
 
 

@@ -87,7 +87,16 @@ def deeplabv3plus_mnv2_camvid() -> ExperimentConfig:
             aspp=SEPARABLE_ASPP,
             decoder=replace(SEPARABLE_DECODER, filters=128),
         ),
-        data=DataConfig(dataset=CAMVID.name, crop_size=(360, 480), batch_size=8, ignore_label=CAMVID.ignore_label),
+        # Crops are whole frames: scales below 1 would fill most of a crop with padding, which
+        # skews the batch-norm statistics away from the full frames seen at evaluation.
+        data=DataConfig(
+            dataset=CAMVID.name,
+            crop_size=(360, 480),
+            batch_size=8,
+            min_scale=1.0,
+            max_scale=2.0,
+            ignore_label=CAMVID.ignore_label,
+        ),
         train=TrainConfig(
             train_steps=6000,
             learning_rate=0.05,

@@ -265,7 +265,14 @@ def train(
                 print(f"stopped by signal at step {step}; checkpoint saved", flush=True)
                 break
     writer.flush()
-    return {"step": step, "start_step": start_step, "loss": loss_value, "images_per_second": rate, "best": best}
+    return {
+        "step": step,
+        "start_step": start_step,
+        "loss": loss_value,
+        "images_per_second": rate,
+        "best": best,
+        "stopped_by_signal": stop.requested,
+    }
 
 
 def resolve_class_weights(config: ExperimentConfig) -> ExperimentConfig:
