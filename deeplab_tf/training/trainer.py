@@ -332,10 +332,12 @@ def _evaluate_and_keep_best(model, config, model_dir, step, best, writer):
     except FileNotFoundError:
         return best
     from deeplab_tf.evaluation.evaluator import evaluate
+    from deeplab_tf.evaluation.report import class_names_and_colors
 
     preprocessing = get_backbone_spec(config.model.backbone.name).preprocessing
     eval_size = data.eval_size or config.model.input_size
-    result = evaluate(model, config.model, data, preprocessing, eval_size)
+    names, _ = class_names_and_colors(data.dataset, config.model.num_classes)
+    result = evaluate(model, config.model, data, preprocessing, eval_size, class_names=names)
     miou = float(result["miou"])
     tf.summary.scalar("val/miou", miou, step=step)
     print(f"step {step}  val mIoU {miou:.4f}", flush=True)

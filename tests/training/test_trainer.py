@@ -1,3 +1,4 @@
+import json
 import os
 import signal
 import subprocess
@@ -145,3 +146,13 @@ def test_cli_bad_input_is_one_line(records, tmp_path):
         env=ENV, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode != 0 and "no TFRecords match" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_validation_keeps_the_best_checkpoint_with_class_names(records, tmp_path):
+    model_dir = str(tmp_path / "run")
+    train(smoke_config(records, steps=2, **{"train.eval_every": 2}), model_dir)
+    with open(os.path.join(model_dir, "best.json")) as handle:
+        best = json.load(handle)
+    assert best["step"] == 2 and 0.0 <= best["miou"] <= 1.0
+    assert list(best["per_class_iou"])[:2] == ["background", "disc"]  # names from the dataset registry
+    assert checkpoints.latest_checkpoint(model_dir, "best").endswith("ckpt-2")
