@@ -16,6 +16,7 @@ setup(
         "tensorflow-model-optimization==0.8.*",
         "keras-cv==0.9.*",
         "ai-edge-litert==2.3.*",
+        "flatbuffers>=25.9.23",  # TFLite metadata (export/metadata.py); tensorflow 2.21 asks the same
         "opencv-python-headless>=4.9,<6",
         "absl-py>=1.4,<2",
         "numpy>=1.26,<3",
