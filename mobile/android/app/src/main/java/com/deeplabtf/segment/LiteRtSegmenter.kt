@@ -1,0 +1,112 @@
+package com.deeplabtf.segment
+
+import android.content.res.AssetManager
+import com.deeplabtf.segcore.ContractException
+import com.deeplabtf.segcore.DType
+import com.deeplabtf.segcore.InputTensor
+import com.deeplabtf.segcore.ModelCard
+import com.deeplabtf.segcore.OutputTensor
+import com.deeplabtf.segcore.PixelImage
+import com.deeplabtf.segcore.Pipeline
+import com.deeplabtf.segcore.ResizeMode
+import com.deeplabtf.segcore.Segmentation
+import com.google.ai.edge.litert.Accelerator
+import com.google.ai.edge.litert.CompiledModel
+import com.google.ai.edge.litert.TensorBuffer
+
+/** Where the model runs. GPU needs the litert-gpu artifact; creation fails (and the app says so) where it is unusable. */
+enum class Backend(val label: String, val accelerator: Accelerator) {
+    CPU("CPU", Accelerator.CPU),
+    GPU("GPU", Accelerator.GPU),
+}
+
+/** Wall-clock milliseconds of one frame's three stages. */
+data class Timings(val preprocessMs: Double, val inferenceMs: Double, val postprocessMs: Double)
+
+/** One segmented image: what segcore computed and how long each stage took. */
+class SegmentResult(val image: PixelImage, val segmentation: Segmentation, val timings: Timings)
+
+/**
+ * One exported model compiled with the LiteRT CompiledModel API. Everything model-specific (input size,
+ * dtype, normalization, output kind, classes) comes from [card]; segcore does the pre/post-processing.
+ *
+ * Not thread-safe: the view model calls it from its single inference thread.
+ */
+class LiteRtSegmenter(
+    assets: AssetManager,
+    val card: ModelCard,
+    val backend: Backend,
+    val threads: Int,
+) : AutoCloseable {
+    private val pipeline = Pipeline(card)
+    private val model: CompiledModel = CompiledModel.create(assets, card.modelFile, options())
+    private val inputs: List<TensorBuffer> = closingOnError { model.createInputBuffers() }
+    private val outputs: List<TensorBuffer> = closingOnError { model.createOutputBuffers() }
+
+    init {
+        // The card was checked by segcore; the compiled model must have the one input and one output it describes.
+        val problem = when {
+            inputs.size != 1 -> "${card.modelFile} has ${inputs.size} inputs; the contract needs one image input"
+            outputs.size != 1 -> "${card.modelFile} has ${outputs.size} outputs; the contract needs exactly one"
+            else -> null
+        }
+        if (problem != null) {
+            close()
+            throw ContractException(problem)
+        }
+    }
+
+    private fun <T> closingOnError(create: () -> T): T =
+        try {
+            create()
+        } catch (e: Exception) {
+            model.close()
+            throw e
+        }
+
+    private fun options(): CompiledModel.Options {
+        val options = CompiledModel.Options(backend.accelerator)
+        if (backend == Backend.CPU) options.cpuOptions = CompiledModel.CpuOptions(numThreads = threads)
+        return options
+    }
+
+    /** Preprocess [image], run the model, postprocess; [opacity] 0..255 for the overlay. */
+    fun segment(image: PixelImage, mode: ResizeMode, opacity: Int): SegmentResult {
+        val start = System.nanoTime()
+        val input = pipeline.preprocess(image, mode)
+        write(input)
+        val written = System.nanoTime()
+        model.run(inputs, outputs)
+        val raw = read(outputs[0])
+        val ran = System.nanoTime()
+        val segmentation = pipeline.postprocess(image, input, raw, opacity)
+        val done = System.nanoTime()
+        return SegmentResult(image, segmentation, Timings(ms(start, written), ms(written, ran), ms(ran, done)))
+    }
+
+    private fun write(input: InputTensor) {
+        when (input.dtype) {
+            DType.FLOAT32 -> inputs[0].writeFloat(input.floats!!)
+            // uint8 and int8 inputs are both one raw byte per value.
+            DType.UINT8, DType.INT8 -> inputs[0].writeInt8(input.bytes!!)
+            else -> throw ContractException("input dtype ${input.dtype.jsonName} is not supported")
+        }
+    }
+
+    private fun read(buffer: TensorBuffer): OutputTensor = when (card.output.dtype) {
+        DType.FLOAT32 -> OutputTensor.float32(buffer.readFloat())
+        // readInt8 copies the raw bytes; segcore reads them as unsigned for a uint8 output.
+        DType.UINT8 -> OutputTensor.uint8(buffer.readInt8())
+        DType.INT8 -> OutputTensor.int8(buffer.readInt8())
+        DType.INT32 -> OutputTensor.int32(buffer.readInt())
+        DType.INT64 -> OutputTensor.int64(buffer.readLong())
+    }
+
+    override fun close() {
+        inputs.forEach { it.close() }
+        outputs.forEach { it.close() }
+        model.close()
+    }
+
+    private fun ms(from: Long, to: Long): Double = (to - from) / 1e6
+}

@@ -1,0 +1,51 @@
+package com.deeplabtf.segment.ui
+
+import androidx.compose.foundation.background
+import androidx.compose.foundation.layout.Arrangement
+import androidx.compose.foundation.layout.Box
+import androidx.compose.foundation.layout.Row
+import androidx.compose.foundation.layout.size
+import androidx.compose.foundation.lazy.LazyRow
+import androidx.compose.foundation.lazy.items
+import androidx.compose.foundation.shape.RoundedCornerShape
+import androidx.compose.material3.MaterialTheme
+import androidx.compose.material3.Text
+import androidx.compose.runtime.Composable
+import androidx.compose.ui.Alignment
+import androidx.compose.ui.Modifier
+import androidx.compose.ui.graphics.Color
+import androidx.compose.ui.unit.dp
+import com.deeplabtf.segment.LegendEntry
+import com.deeplabtf.segment.Timings
+import com.deeplabtf.segment.UiState
+import java.util.Locale
+
+/** The classes present in the current image, largest first, with the card's colours. */
+@Composable
+fun Legend(entries: List<LegendEntry>) {
+    LazyRow(horizontalArrangement = Arrangement.spacedBy(12.dp)) {
+        items(entries) { entry ->
+            Row(verticalAlignment = Alignment.CenterVertically, horizontalArrangement = Arrangement.spacedBy(4.dp)) {
+                Box(Modifier.size(14.dp).background(Color(entry.color), RoundedCornerShape(3.dp)))
+                Text(
+                    "${entry.name} ${String.format(Locale.US, "%.0f", entry.fraction * 100)}%",
+                    style = MaterialTheme.typography.bodySmall,
+                )
+            }
+        }
+    }
+}
+
+/** Inference and pre/post-processing times of the last frame, the accelerator and the thread count. */
+@Composable
+fun Stats(state: UiState) {
+    val t: Timings = state.timings ?: return
+    val where = if (state.backend.name == "CPU") "CPU, ${state.threads} threads" else state.backend.label
+    Text(
+        String.format(
+            Locale.US, "inference %.1f ms · preprocess %.1f ms · postprocess %.1f ms · %s",
+            t.inferenceMs, t.preprocessMs, t.postprocessMs, where,
+        ),
+        style = MaterialTheme.typography.bodySmall,
+    )
+}

@@ -1,0 +1,31 @@
+package com.deeplabtf.segcore
+
+/** What an app shows for one image: the mask at image size, the RGBA overlay and the legend. */
+class Segmentation(
+    val mask: Mask,
+    val overlay: ByteArray,
+    val present: List<ClassCount>,
+    /** Milliseconds spent in [Pipeline.postprocess]. */
+    val postprocessMs: Double
+)
+
+/**
+ * Pre- and postprocessing for one model, driven only by its [card]: any input size, uint8/float32/int8
+ * input, scores or mask output and class count work without code changes. The app runs the model in
+ * between (LiteRT on Android, mobile/native on iOS) and hands the raw output back as an [OutputTensor].
+ */
+class Pipeline(val card: ModelCard) {
+    /** The image resized and converted to the model's input tensor. */
+    fun preprocess(image: PixelImage, mode: ResizeMode = card.input.resize): InputTensor =
+        Preprocess.run(image, card.input, mode)
+
+    /** Mask at model resolution, mask at image resolution, overlay at [opacity] (0..255) and classes present. */
+    fun postprocess(image: PixelImage, input: InputTensor, output: OutputTensor, opacity: Int): Segmentation {
+        val start = System.nanoTime()
+        val modelMask = Postprocess.maskFromOutput(card.output, card.numClasses, output)
+        val mask = Resize.maskToImage(modelMask, input.box, card.input.height, card.input.width, image.height, image.width)
+        val overlay = Postprocess.overlay(image, mask, card.classes, opacity)
+        val present = Postprocess.classesPresent(mask, card.numClasses)
+        return Segmentation(mask, overlay, present, (System.nanoTime() - start) / 1e6)
+    }
+}

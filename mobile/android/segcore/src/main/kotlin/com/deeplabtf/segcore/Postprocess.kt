@@ -1,0 +1,123 @@
+package com.deeplabtf.segcore
+
+/** A class that occurs in a mask and how many pixels it covers. */
+class ClassCount(val id: Int, val pixels: Int) {
+    override fun equals(other: Any?): Boolean = other is ClassCount && other.id == id && other.pixels == pixels
+
+    override fun hashCode(): Int = id * 31 + pixels
+
+    override fun toString(): String = "ClassCount(id=$id, pixels=$pixels)"
+}
+
+/** Model output to masks, overlay and legend (contract sections 3 to 5). */
+object Postprocess {
+    /**
+     * The class-id mask at the output's resolution: argmax over the raw stored scores (ties to the
+     * lowest id), or a mask output checked to hold only ids < [numClasses].
+     */
+    fun maskFromOutput(spec: OutputSpec, numClasses: Int, tensor: OutputTensor): Mask {
+        if (tensor.dtype != spec.dtype) {
+            throw ContractException("output tensor is ${tensor.dtype.jsonName} but the card says ${spec.dtype.jsonName}")
+        }
+        if (tensor.size != spec.elements) {
+            throw ContractException("output tensor has ${tensor.size} values, shape ${spec.shape.joinToString(prefix = "[", postfix = "]")} needs ${spec.elements}")
+        }
+        val hw = spec.height * spec.width
+        val ids = IntArray(hw)
+        if (spec.kind == OutputKind.SCORES) {
+            val c = spec.depth
+            if (c != numClasses) throw ContractException("scores have $c channels but there are $numClasses classes")
+            when (spec.dtype) {
+                DType.FLOAT32 -> argmaxFloat(tensor.floats!!, c, ids)
+                DType.UINT8 -> argmaxBytes(tensor.bytes!!, c, ids, 0xFF)
+                DType.INT8 -> argmaxBytes(tensor.bytes!!, c, ids, -1)
+                else -> throw ContractException("scores dtype ${spec.dtype.jsonName} is not supported")
+            }
+        } else {
+            for (i in 0 until hw) {
+                val v: Long = when (spec.dtype) {
+                    DType.UINT8 -> (tensor.bytes!![i].toInt() and 0xFF).toLong()
+                    DType.INT32 -> tensor.ints!![i].toLong()
+                    DType.INT64 -> tensor.longs!![i]
+                    else -> throw ContractException("mask dtype ${spec.dtype.jsonName} is not supported")
+                }
+                if (v < 0 || v >= numClasses) {
+                    throw ContractException("mask output holds class id $v at pixel $i; the card lists $numClasses classes")
+                }
+                ids[i] = v.toInt()
+            }
+        }
+        return Mask(spec.width, spec.height, ids)
+    }
+
+    private fun argmaxFloat(v: FloatArray, c: Int, ids: IntArray) {
+        var base = 0
+        for (p in ids.indices) {
+            var best = 0
+            var bestValue = v[base]
+            for (k in 1 until c) {
+                val x = v[base + k]
+                if (x > bestValue) { bestValue = x; best = k }
+            }
+            ids[p] = best
+            base += c
+        }
+    }
+
+    /** [mask] 0xFF reads bytes as uint8, -1 keeps them signed (int8). */
+    private fun argmaxBytes(v: ByteArray, c: Int, ids: IntArray, mask: Int) {
+        var base = 0
+        for (p in ids.indices) {
+            var best = 0
+            var bestValue = v[base].toInt() and mask
+            for (k in 1 until c) {
+                val x = v[base + k].toInt() and mask
+                if (x > bestValue) { bestValue = x; best = k }
+            }
+            ids[p] = best
+            base += c
+        }
+    }
+
+    /** out = (image * (255 - a) + colour * a + 127) / 255 per channel, alpha 255; RGBA bytes at image size. */
+    fun overlay(image: PixelImage, mask: Mask, classes: List<SegClass>, opacity: Int): ByteArray {
+        if (opacity < 0 || opacity > 255) throw ContractException("opacity must be in 0..255, got $opacity")
+        if (mask.width != image.width || mask.height != image.height) {
+            throw ContractException("mask is ${mask.width}x${mask.height} but the image is ${image.width}x${image.height}")
+        }
+        val palette = IntArray(classes.size * 3)
+        for (k in classes.indices) {
+            palette[3 * k] = classes[k].red * opacity
+            palette[3 * k + 1] = classes[k].green * opacity
+            palette[3 * k + 2] = classes[k].blue * opacity
+        }
+        val keep = 255 - opacity
+        val out = ByteArray(image.width * image.height * 4)
+        var o = 0
+        for (y in 0 until image.height) {
+            var s = y * image.rowStride
+            for (x in 0 until image.width) {
+                val k = mask.ids[y * image.width + x]
+                if (k < 0 || k >= classes.size) throw ContractException("mask holds class id $k; there are ${classes.size} classes")
+                for (c in 0 until 3) {
+                    val p = image.data[s + c].toInt() and 0xFF
+                    out[o + c] = ((p * keep + palette[3 * k + c] + 127) / 255).toByte()
+                }
+                out[o + 3] = 255.toByte()
+                s += image.channels
+                o += 4
+            }
+        }
+        return out
+    }
+
+    /** Class ids occurring in [mask], ascending, with pixel counts. */
+    fun classesPresent(mask: Mask, numClasses: Int): List<ClassCount> {
+        val counts = IntArray(numClasses)
+        for (k in mask.ids) {
+            if (k < 0 || k >= numClasses) throw ContractException("mask holds class id $k; there are $numClasses classes")
+            counts[k]++
+        }
+        return counts.indices.filter { counts[it] > 0 }.map { ClassCount(it, counts[it]) }
+    }
+}
