@@ -23,7 +23,14 @@ setup(
         "tensorboard>=2.20,<3",
     ],
     extras_require={
-        "test": ["pytest>=8,<10", "ruff>=0.6,<1"],
+        "test": [
+            "pytest>=8,<10",
+            "ruff>=0.6,<1",
+            # mobile/ sources parse checks (tests/mobile/test_android.py, test_ios.py)
+            "tree-sitter>=0.25,<0.26",
+            "tree-sitter-kotlin==1.1.*",
+            "tree-sitter-swift==0.7.*",
+        ],
     },
     entry_points={
         "console_scripts": [
