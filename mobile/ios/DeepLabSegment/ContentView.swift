@@ -1,0 +1,128 @@
+import PhotosUI
+import SwiftUI
+
+/// Header, the segmented image (camera or gallery), timings, legend and settings.
+struct ContentView: View {
+    @EnvironmentObject private var model: SegmentationViewModel
+    @State private var camera = CameraManager()
+    @State private var cameraRefused = false
+    @State private var pickedItem: PhotosPickerItem?
+
+    var body: some View {
+        VStack(alignment: .leading, spacing: 8) {
+            Text(model.title).font(.title2).bold()
+            if !model.summary.isEmpty { Text(model.summary).font(.caption) }
+            Picker("Mode", selection: $model.mode) {
+                ForEach(Mode.allCases) { Text($0.rawValue).tag($0) }
+            }
+            .pickerStyle(.segmented)
+
+            ZStack {
+                Color.black.opacity(0.3)
+                if let overlay = model.overlay {
+                    Image(uiImage: overlay).resizable().scaledToFit()
+                } else if model.mode == .camera && cameraRefused {
+                    Text("The live mode needs camera access (Settings > Privacy > Camera).")
+                        .multilineTextAlignment(.center).padding()
+                }
+                if model.mode == .gallery {
+                    VStack {
+                        Spacer()
+                        PhotosPicker("Pick an image", selection: $pickedItem, matching: .images)
+                            .buttonStyle(.borderedProminent).padding()
+                    }
+                }
+            }
+            .frame(maxWidth: .infinity, maxHeight: .infinity)
+
+            if let error = model.error {
+                Text(error).font(.caption).foregroundColor(.red)
+            }
+            ScrollView {
+                VStack(alignment: .leading, spacing: 8) {
+                    StatsView(times: model.times, backend: model.backend, cores: model.cores)
+                    LegendView(items: model.legend)
+                    SettingsView()
+                }
+            }
+            .frame(maxHeight: 280)
+        }
+        .padding(.horizontal, 12)
+        .onAppear { updateCamera() }
+        .onDisappear { camera.stop() }
+        .onChange(of: model.mode) { _ in updateCamera() }
+        .onChange(of: pickedItem) { item in
+            guard let item = item else { return }
+            Task {
+                if let data = try? await item.loadTransferable(type: Data.self), let photo = UIImage(data: data) {
+                    await MainActor.run { model.segmentPhoto(photo) }
+                }
+            }
+        }
+    }
+
+    private func updateCamera() {
+        guard model.mode == .camera else {
+            camera.stop()
+            return
+        }
+        camera.onFrame = { [weak model] frame in model?.segment(frame, dropIfBusy: true) }
+        camera.start { ok in DispatchQueue.main.async { cameraRefused = !ok } }
+    }
+}
+
+/// Inference and pre/post-processing times of the last image, the accelerator and the threads.
+struct StatsView: View {
+    let times: StageTimes?
+    let backend: Backend
+    let cores: Int
+
+    var body: some View {
+        if let t = times {
+            let threads = backend == .cpu ? "CPU, threads chosen by LiteRT (\(cores) cores)" : "GPU"
+            Text(String(format: "inference %.1f ms · preprocess %.1f ms · postprocess %.1f ms · %@",
+                        t.inferenceMs, t.preprocessMs, t.postprocessMs, threads))
+                .font(.caption)
+        }
+    }
+}
+
+/// The classes present in the current image, largest first, with the card's colours.
+struct LegendView: View {
+    let items: [LegendItem]
+
+    var body: some View {
+        ScrollView(.horizontal, showsIndicators: false) {
+            HStack(spacing: 12) {
+                ForEach(items) { item in
+                    HStack(spacing: 4) {
+                        RoundedRectangle(cornerRadius: 3).fill(item.color).frame(width: 14, height: 14)
+                        Text("\(item.name) \(Int((item.fraction * 100).rounded()))%").font(.caption)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Opacity, accelerator, letterbox and (with several models in the bundle) the model.
+struct SettingsView: View {
+    @EnvironmentObject private var model: SegmentationViewModel
+
+    var body: some View {
+        VStack(alignment: .leading, spacing: 6) {
+            Text("Overlay opacity: \(Int(model.opacity * 100 / 255))%").font(.subheadline)
+            Slider(value: $model.opacity, in: 0...255, step: 1)
+            Picker("Accelerator", selection: $model.backend) {
+                ForEach(Backend.allCases) { Text($0.rawValue).tag($0) }
+            }
+            .pickerStyle(.segmented)
+            Toggle("Keep aspect ratio (letterbox)", isOn: $model.letterbox)
+            if model.models.count > 1 {
+                Picker("Model", selection: $model.selected) {
+                    ForEach(model.models) { Text($0.fileName).tag(Optional($0)) }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,2 @@
+// Exposes the Objective-C++ bridge to Swift.
+#import "SegmenterBridge.h"

@@ -1,0 +1,166 @@
+import Foundation
+import SwiftUI
+import UIKit
+
+enum Mode: String, CaseIterable, Identifiable {
+    case camera = "Camera"
+    case gallery = "Gallery"
+    var id: String { rawValue }
+}
+
+enum Backend: String, CaseIterable, Identifiable {
+    case cpu = "CPU"
+    case gpu = "GPU"
+    var id: String { rawValue }
+    var accelerator: DLSAccelerator { self == .cpu ? .CPU : .GPU }
+}
+
+/// A model card found in the bundle's Models folder.
+struct ModelEntry: Identifiable, Hashable {
+    let cardPath: String
+    var id: String { cardPath }
+    var fileName: String { (cardPath as NSString).lastPathComponent }
+}
+
+/// A legend row: a class present in the current image, its colour and share of the image.
+struct LegendItem: Identifiable {
+    let id: Int
+    let name: String
+    let color: Color
+    let fraction: Double
+}
+
+struct StageTimes {
+    let preprocessMs: Double
+    let inferenceMs: Double
+    let postprocessMs: Double
+}
+
+/// Owns the native segmenter and one serial inference queue; camera frames arriving while it is busy are dropped.
+final class SegmentationViewModel: ObservableObject {
+    static let cardFormat = "deeplab_tf.model_card/1"
+
+    @Published private(set) var models: [ModelEntry] = []
+    @Published var selected: ModelEntry? { didSet { if selected != oldValue { rebuild() } } }
+    @Published var backend: Backend = .cpu { didSet { if backend != oldValue { rebuild() } } }
+    @Published var mode: Mode = .camera { didSet { if mode != oldValue { clear() } } }
+    @Published var opacity: Double = 128 { didSet { redrawOverlay() } }
+    @Published var letterbox = false
+    @Published private(set) var overlay: UIImage?
+    @Published private(set) var legend: [LegendItem] = []
+    @Published private(set) var times: StageTimes?
+    @Published private(set) var title = "DeepLab Segment"
+    @Published private(set) var summary = ""
+    @Published private(set) var error: String?
+
+    /// LiteRT picks the CPU thread count itself on iOS (the native core exposes no setting yet).
+    let cores = ProcessInfo.processInfo.activeProcessorCount
+
+    private let queue = DispatchQueue(label: "segmentation.inference", qos: .userInitiated)
+    private var segmenter: DLSSegmenter?   // only touched on `queue`
+    private var lastSize: (width: Int, height: Int)?  // of the last overlay; only touched on `queue`
+    private var busy = false               // only touched on the main thread
+
+    init() {
+        models = Self.findModels()
+        selected = models.first
+        if models.isEmpty {
+            error = "No model card in the app's Models folder. Export one with "
+                + "deeplab-export ... --android_assets=mobile/ios/DeepLabSegment/Models and rebuild."
+        }
+        rebuild()
+    }
+
+    /// Every deeplab_tf model card (*.json) shipped in the bundle's Models folder.
+    static func findModels() -> [ModelEntry] {
+        let paths = Bundle.main.paths(forResourcesOfType: "json", inDirectory: "Models").sorted()
+        return paths.filter { path in
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return false }
+            return text.contains(cardFormat)
+        }.map { ModelEntry(cardPath: $0) }
+    }
+
+    private func rebuild() {
+        guard let entry = selected else { return }
+        let backend = self.backend
+        queue.async {
+            self.segmenter = nil
+            self.lastSize = nil
+            do {
+                let created = try DLSSegmenter(cardPath: entry.cardPath, accelerator: backend.accelerator)
+                self.segmenter = created
+                DispatchQueue.main.async {
+                    self.title = created.modelName
+                    self.summary = created.summary
+                    self.error = nil
+                }
+            } catch {
+                let message = "\(backend.rawValue): \(entry.fileName): \(error.localizedDescription)"
+                DispatchQueue.main.async { self.error = message }
+            }
+        }
+    }
+
+    private func clear() {
+        overlay = nil
+        legend = []
+        times = nil
+    }
+
+    /// A camera frame (on the camera queue) or a gallery image (main thread): segmented unless busy.
+    func segment(_ image: CGImage, dropIfBusy: Bool) {
+        DispatchQueue.main.async {
+            if self.busy && dropIfBusy { return }
+            self.busy = true
+            let letterbox = self.letterbox
+            let opacity = Int(self.opacity.rounded())
+            self.queue.async { self.run(image, letterbox: letterbox, opacity: opacity) }
+        }
+    }
+
+    private func run(_ image: CGImage, letterbox: Bool, opacity: Int) {
+        defer { DispatchQueue.main.async { self.busy = false } }
+        guard let segmenter = segmenter, let pixels = RGBAImage.pixels(of: image) else { return }
+        do {
+            let result = try segmenter.segmentRGBA(pixels.data, width: pixels.width, height: pixels.height,
+                                                   letterbox: letterbox, opacity: opacity)
+            let total = Double(result.width * result.height)
+            let legend = result.present.map { c in
+                LegendItem(id: c.classId, name: c.name,
+                           color: Color(red: Double(c.red) / 255, green: Double(c.green) / 255, blue: Double(c.blue) / 255),
+                           fraction: Double(c.pixels) / total)
+            }.sorted { $0.fraction > $1.fraction }
+            lastSize = (result.width, result.height)
+            let picture = RGBAImage.image(from: result.overlayRGBA, width: result.width, height: result.height)
+            let times = StageTimes(preprocessMs: result.preprocessMs, inferenceMs: result.inferenceMs,
+                                   postprocessMs: result.postprocessMs)
+            DispatchQueue.main.async {
+                self.overlay = picture
+                self.legend = legend
+                self.times = times
+            }
+        } catch {
+            let message = error.localizedDescription
+            DispatchQueue.main.async { self.error = message }
+        }
+    }
+
+    /// A new opacity redraws the last overlay from its mask, without running the model.
+    private func redrawOverlay() {
+        let opacity = Int(opacity.rounded())
+        queue.async {
+            guard let segmenter = self.segmenter, let size = self.lastSize,
+                  let rgba = segmenter.overlay(withOpacity: opacity) else { return }
+            let picture = RGBAImage.image(from: rgba, width: size.width, height: size.height)
+            DispatchQueue.main.async { self.overlay = picture }
+        }
+    }
+
+    func segmentPhoto(_ photo: UIImage) {
+        guard let cg = RGBAImage.upright(photo) else {
+            error = "cannot read the picked image"
+            return
+        }
+        segment(cg, dropIfBusy: false)
+    }
+}

@@ -1,0 +1,57 @@
+// Objective-C interface over mobile/native's C++ segcore::Segmenter, for Swift (through the bridging header).
+// Everything model-specific comes from the model card, so any exported model works without code changes.
+#import <Foundation/Foundation.h>
+
+NS_ASSUME_NONNULL_BEGIN
+
+typedef NS_ENUM(NSInteger, DLSAccelerator) {
+  DLSAcceleratorCPU = 0,
+  DLSAcceleratorGPU = 1,
+};
+
+/// A class present in the mask: its id, name and colour from the card, and its pixel count.
+@interface DLSClassCount : NSObject
+@property(nonatomic, readonly) NSInteger classId;
+@property(nonatomic, readonly, copy) NSString *name;
+@property(nonatomic, readonly) uint8_t red;
+@property(nonatomic, readonly) uint8_t green;
+@property(nonatomic, readonly) uint8_t blue;
+@property(nonatomic, readonly) NSInteger pixels;
+@end
+
+/// One segmented image: the RGBA overlay at image size, the legend and the stage times.
+@interface DLSResult : NSObject
+@property(nonatomic, readonly) NSData *overlayRGBA;
+@property(nonatomic, readonly) NSInteger width;
+@property(nonatomic, readonly) NSInteger height;
+@property(nonatomic, readonly) NSArray<DLSClassCount *> *present;
+@property(nonatomic, readonly) double preprocessMs;
+@property(nonatomic, readonly) double inferenceMs;
+@property(nonatomic, readonly) double postprocessMs;
+@end
+
+@interface DLSSegmenter : NSObject
+/// Reads the model card at cardPath and compiles the .tflite it names (same folder) for the accelerator.
+/// Fails with the core's message for a bad card or a model outside the contract.
+- (nullable instancetype)initWithCardPath:(NSString *)cardPath
+                              accelerator:(DLSAccelerator)accelerator
+                                    error:(NSError **)error NS_DESIGNATED_INITIALIZER;
+- (instancetype)init NS_UNAVAILABLE;
+
+@property(nonatomic, readonly, copy) NSString *modelName;
+/// "input 257x257 float32 · scores float32 · 21 classes"
+@property(nonatomic, readonly, copy) NSString *summary;
+
+/// rgba: width * height * 4 bytes, rows without padding.
+- (nullable DLSResult *)segmentRGBA:(NSData *)rgba
+                              width:(NSInteger)width
+                             height:(NSInteger)height
+                          letterbox:(BOOL)letterbox
+                            opacity:(NSInteger)opacity
+                              error:(NSError **)error;
+
+/// The overlay of the last segmented image at a new opacity, without running the model; nil before any.
+- (nullable NSData *)overlayWithOpacity:(NSInteger)opacity;
+@end
+
+NS_ASSUME_NONNULL_END

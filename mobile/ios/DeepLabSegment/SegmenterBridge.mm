@@ -1,0 +1,159 @@
+// Objective-C++ bridge: Swift <-> segcore::Segmenter (mobile/native/include/segcore/runner.h).
+#import "SegmenterBridge.h"
+
+#include <exception>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "segcore/runner.h"
+
+static NSString *const kDomain = @"DeepLabSegment";
+
+static NSError *ErrorFrom(const std::exception &e) {
+  return [NSError errorWithDomain:kDomain
+                             code:1
+                         userInfo:@{NSLocalizedDescriptionKey : [NSString stringWithUTF8String:e.what()]}];
+}
+
+@interface DLSClassCount ()
+- (instancetype)initWithId:(NSInteger)classId
+                      name:(NSString *)name
+                     color:(const uint8_t *)color
+                    pixels:(NSInteger)pixels;
+@end
+
+@implementation DLSClassCount
+- (instancetype)initWithId:(NSInteger)classId
+                      name:(NSString *)name
+                     color:(const uint8_t *)color
+                    pixels:(NSInteger)pixels {
+  if ((self = [super init])) {
+    _classId = classId;
+    _name = [name copy];
+    _red = color[0];
+    _green = color[1];
+    _blue = color[2];
+    _pixels = pixels;
+  }
+  return self;
+}
+@end
+
+@interface DLSResult ()
+- (instancetype)initWithOverlay:(NSData *)overlay
+                          width:(NSInteger)width
+                         height:(NSInteger)height
+                        present:(NSArray<DLSClassCount *> *)present
+                         timing:(const segcore::Segmentation &)s;
+@end
+
+@implementation DLSResult
+- (instancetype)initWithOverlay:(NSData *)overlay
+                          width:(NSInteger)width
+                         height:(NSInteger)height
+                        present:(NSArray<DLSClassCount *> *)present
+                         timing:(const segcore::Segmentation &)s {
+  if ((self = [super init])) {
+    _overlayRGBA = overlay;
+    _width = width;
+    _height = height;
+    _present = present;
+    _preprocessMs = s.preprocess_ms;
+    _inferenceMs = s.inference_ms;
+    _postprocessMs = s.postprocess_ms;
+  }
+  return self;
+}
+@end
+
+@implementation DLSSegmenter {
+  std::unique_ptr<segcore::Segmenter> _segmenter;
+  std::vector<uint8_t> _lastImage;  // RGBA of the last segmented image
+  int _lastWidth;
+  int _lastHeight;
+  segcore::Mask _lastMask;          // its mask at image size
+}
+
+- (nullable instancetype)initWithCardPath:(NSString *)cardPath
+                              accelerator:(DLSAccelerator)accelerator
+                                    error:(NSError **)error {
+  if ((self = [super init])) {
+    try {
+      auto which = accelerator == DLSAcceleratorGPU ? segcore::Accelerator::kGpu : segcore::Accelerator::kCpu;
+      _segmenter = std::make_unique<segcore::Segmenter>(std::string(cardPath.UTF8String), std::string(), which);
+    } catch (const std::exception &e) {
+      if (error) *error = ErrorFrom(e);
+      return nil;
+    }
+    _lastWidth = 0;
+    _lastHeight = 0;
+  }
+  return self;
+}
+
+- (NSString *)modelName {
+  return [NSString stringWithUTF8String:_segmenter->card().name.c_str()];
+}
+
+- (NSString *)summary {
+  const segcore::ModelCard &card = _segmenter->card();
+  return [NSString stringWithFormat:@"input %dx%d %s · %s %s · %zu classes", card.input.width, card.input.height,
+                                    segcore::dtype_name(card.input.dtype), card.output.kind.c_str(),
+                                    segcore::dtype_name(card.output.dtype), card.classes.size()];
+}
+
+- (NSArray<DLSClassCount *> *)legendFor:(const std::vector<segcore::ClassCount> &)counts {
+  const auto &classes = _segmenter->card().classes;
+  NSMutableArray<DLSClassCount *> *out = [NSMutableArray arrayWithCapacity:counts.size()];
+  for (const auto &count : counts) {
+    const segcore::ClassInfo &info = classes.at(static_cast<size_t>(count.id));
+    [out addObject:[[DLSClassCount alloc] initWithId:count.id
+                                                name:[NSString stringWithUTF8String:info.name.c_str()]
+                                               color:info.color
+                                              pixels:static_cast<NSInteger>(count.pixels)]];
+  }
+  return out;
+}
+
+- (nullable DLSResult *)segmentRGBA:(NSData *)rgba
+                              width:(NSInteger)width
+                             height:(NSInteger)height
+                          letterbox:(BOOL)letterbox
+                            opacity:(NSInteger)opacity
+                              error:(NSError **)error {
+  try {
+    if (width <= 0 || height <= 0 || rgba.length != static_cast<NSUInteger>(width * height * 4)) {
+      throw segcore::Error("the image must be width x height x 4 RGBA bytes");
+    }
+    const auto *bytes = static_cast<const uint8_t *>(rgba.bytes);
+    segcore::ImageView view{bytes, static_cast<int>(height), static_cast<int>(width), 4};
+    segcore::Segmentation s = _segmenter->segment(
+        view, letterbox ? segcore::Resize::kLetterbox : segcore::Resize::kStretch, static_cast<int>(opacity));
+    _lastImage.assign(bytes, bytes + rgba.length);
+    _lastWidth = static_cast<int>(width);
+    _lastHeight = static_cast<int>(height);
+    _lastMask = s.mask_image;
+    NSData *overlay = [NSData dataWithBytes:s.overlay_rgba.data() length:s.overlay_rgba.size()];
+    return [[DLSResult alloc] initWithOverlay:overlay
+                                        width:width
+                                       height:height
+                                      present:[self legendFor:s.classes]
+                                       timing:s];
+  } catch (const std::exception &e) {
+    if (error) *error = ErrorFrom(e);
+    return nil;
+  }
+}
+
+- (nullable NSData *)overlayWithOpacity:(NSInteger)opacity {
+  if (_lastImage.empty()) return nil;
+  try {
+    segcore::ImageView view{_lastImage.data(), _lastHeight, _lastWidth, 4};
+    std::vector<uint8_t> rgba = segcore::overlay(view, _lastMask, _segmenter->card().classes, static_cast<int>(opacity));
+    return [NSData dataWithBytes:rgba.data() length:rgba.size()];
+  } catch (const std::exception &) {
+    return nil;
+  }
+}
+@end
