@@ -109,7 +109,7 @@ class SegmentViewModel(application: Application) : AndroidViewModel(application)
     fun onGalleryImage(uri: Uri) {
         worker.execute {
             val image = try {
-                Frames.fromBitmap(Frames.decode(getApplication(), uri))
+                Frames.fromBitmap(Frames.decode(getApplication<Application>(), uri))
             } catch (e: Exception) {
                 state.update { it.copy(error = "cannot open the image: ${e.message}") }
                 return@execute
