@@ -1,0 +1,74 @@
+// Runs a segmentation .tflite through the LiteRT C API (CompiledModel) of libLiteRt.so.
+#ifndef SEGCORE_RUNNER_H_
+#define SEGCORE_RUNNER_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "segcore/segcore.h"
+
+namespace segcore {
+
+struct TensorInfo {
+  std::string name;
+  DType dtype = DType::kUInt8;
+  std::vector<int64_t> shape;
+  std::optional<Quantization> quantization;
+  size_t bytes() const;
+};
+
+enum class Accelerator { kCpu, kGpu };
+
+class Runner {
+ public:
+  // Loads and compiles the model. Throws Error for a missing file, a file LiteRT cannot load,
+  // or a model outside the contract: not one input [1, H, W, 3] (uint8, int8 or float32) and
+  // one output [1, H, W, C] scores (float32, uint8, int8) or [1, H, W] mask (uint8, int32,
+  // int64); the message names the tensor and what is wrong.
+  static std::unique_ptr<Runner> open(const std::string& model_path, Accelerator accelerator = Accelerator::kCpu);
+  ~Runner();
+  Runner(const Runner&) = delete;
+  Runner& operator=(const Runner&) = delete;
+
+  const TensorInfo& input() const { return input_; }
+  const TensorInfo& output() const { return output_; }
+  std::string output_kind() const;  // "scores" or "mask", from the output's shape
+
+  // Throws Error if the card's input/output/classes disagree with the model's tensors.
+  void check_card(const ModelCard& card) const;
+
+  // input: input().bytes() bytes; returns the output tensor's bytes as stored.
+  std::vector<uint8_t> run(const std::vector<uint8_t>& input);
+
+ private:
+  struct Handles;
+  Runner(std::unique_ptr<Handles> handles, TensorInfo input, TensorInfo output);
+  std::unique_ptr<Handles> handles_;
+  TensorInfo input_, output_;
+};
+
+// The whole pipeline for an app: image -> masks, overlay and legend.
+struct Segmentation {
+  Mask mask_model, mask_image;
+  std::vector<uint8_t> overlay_rgba;
+  std::vector<ClassCount> classes;
+  double preprocess_ms = 0, inference_ms = 0, postprocess_ms = 0;
+};
+
+class Segmenter {
+ public:
+  // card_path: the model card; the model is <card dir>/<card.model_file> unless model_path is given.
+  Segmenter(const std::string& card_path, const std::string& model_path = "",
+            Accelerator accelerator = Accelerator::kCpu);
+  const ModelCard& card() const { return card_; }
+  Segmentation segment(const ImageView& image, Resize resize, int opacity);
+
+ private:
+  ModelCard card_;
+  std::unique_ptr<Runner> runner_;
+};
+
+}  // namespace segcore
+
+#endif  // SEGCORE_RUNNER_H_

@@ -1,0 +1,123 @@
+// segcore: the model contract of mobile/contract/README.md in C++17, standard library only.
+//
+// Pre-processing (RGB/RGBA pixels -> input tensor), post-processing (model output -> class
+// mask -> mask at image size -> colour overlay, classes present) and the model card reader.
+// Every function is bit-exact with mobile/contract/algorithms.py; every error is a
+// segcore::Error whose message names what is wrong.
+#ifndef SEGCORE_SEGCORE_H_
+#define SEGCORE_SEGCORE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace segcore {
+
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class DType { kUInt8, kInt8, kFloat32, kInt32, kInt64 };
+const char* dtype_name(DType dtype);
+DType parse_dtype(const std::string& name);  // "uint8", "int8", "float32", "int32", "int64"
+size_t dtype_size(DType dtype);
+
+struct Quantization {
+  double scale = 0;
+  int64_t zero_point = 0;
+};
+
+// ---- model card (format deeplab_tf.model_card/1) ----------------------------------------
+
+struct InputSpec {
+  int height = 0, width = 0;
+  DType dtype = DType::kUInt8;
+  double mean[3] = {0, 0, 0}, std[3] = {1, 1, 1};  // pixel space: x = (pixel - mean) / std
+  std::optional<Quantization> quantization;
+};
+
+struct OutputSpec {
+  std::string kind;  // "scores" or "mask"
+  DType dtype = DType::kUInt8;
+  std::vector<int64_t> shape;
+  std::optional<Quantization> quantization;
+};
+
+struct ClassInfo {
+  int id = 0;
+  std::string name;
+  uint8_t color[3] = {0, 0, 0};
+};
+
+struct ModelCard {
+  std::string name, model_file, labels_file;
+  InputSpec input;
+  OutputSpec output;
+  std::vector<ClassInfo> classes;
+};
+
+class Json;  // json.h: the parsed document
+ModelCard parse_model_card(const std::string& text);  // throws Error naming the field
+ModelCard read_model_card(const std::string& path);
+InputSpec parse_input_spec(const Json& input);        // the card's "input" object
+
+// ---- images and pre-processing (README sections 1, 2) ------------------------------------
+
+struct ImageView {  // interleaved 8-bit RGB or RGBA rows, no padding
+  const uint8_t* data = nullptr;
+  int height = 0, width = 0, channels = 0;
+};
+
+enum class Resize { kStretch, kLetterbox };
+Resize parse_resize(const std::string& name);  // "stretch" or "letterbox"
+
+struct Box {
+  int top = 0, left = 0, height = 0, width = 0;
+  bool operator==(const Box& other) const {
+    return top == other.top && left == other.left && height == other.height && width == other.width;
+  }
+};
+
+Box content_box(int image_height, int image_width, int height, int width, Resize resize);
+// 8-bit bilinear resize with half-pixel centres and 11-bit weights; channels = 3 of src are used.
+void resize_bilinear(const uint8_t* src, int src_height, int src_width, int src_channels, uint8_t* dst,
+                     int dst_height, int dst_width, int dst_row_stride);
+
+struct Resized {
+  std::vector<uint8_t> rgb;  // height x width x 3
+  Box box;
+};
+Resized resize_pixels(const ImageView& image, int height, int width, Resize resize, uint8_t pad = 0);
+// The input tensor's bytes (little-endian, NHWC) for the card's input.
+std::vector<uint8_t> to_input_tensor(const std::vector<uint8_t>& rgb, const InputSpec& input);
+
+// ---- post-processing (README sections 3, 4, 5) -------------------------------------------
+
+struct Mask {
+  int height = 0, width = 0;
+  std::vector<uint8_t> ids;  // class id per pixel, row-major
+};
+
+// scores [1, H, W, C] (float32, uint8, int8; argmax over raw values, ties to the lowest id)
+// or mask [1, H, W] / [1, H, W, 1] (uint8, int32, int64; ids must be < num_classes).
+Mask output_to_mask(const void* data, size_t size_bytes, DType dtype, const std::vector<int64_t>& shape,
+                    const std::string& kind, int num_classes);
+Mask mask_to_image(const Mask& mask, const Box& box, int input_height, int input_width, int image_height,
+                   int image_width);
+// RGBA overlay: colour * opacity + image * (255 - opacity), opacity 0..255, alpha 255.
+std::vector<uint8_t> overlay(const ImageView& image, const Mask& mask, const std::vector<ClassInfo>& classes,
+                             int opacity);
+
+struct ClassCount {
+  int id = 0;
+  int64_t pixels = 0;
+};
+std::vector<ClassCount> classes_present(const Mask& mask);
+
+}  // namespace segcore
+
+#endif  // SEGCORE_SEGCORE_H_

@@ -1,0 +1,279 @@
+// Pre- and post-processing, bit-exact with mobile/contract/algorithms.py (README sections 1-5).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "segcore/segcore.h"
+
+namespace segcore {
+namespace {
+
+constexpr int kQBits = 11;
+constexpr int64_t kQ = int64_t{1} << kQBits;
+
+struct Tap {
+  int first, second;
+  int64_t weight;  // of `second`, 0..kQ-1
+};
+
+std::vector<Tap> bilinear_taps(int size_in, int size_out) {
+  std::vector<Tap> taps(size_out);
+  for (int i = 0; i < size_out; ++i) {
+    int64_t t = std::max<int64_t>(0, (2 * int64_t{i} + 1) * size_in * kQ - int64_t{size_out} * kQ);
+    int64_t s = t / (2 * int64_t{size_out});
+    int first = static_cast<int>(std::min<int64_t>(s / kQ, size_in - 1));
+    taps[i] = {first, std::min(first + 1, size_in - 1), s % kQ};
+  }
+  return taps;
+}
+
+std::vector<int> nearest_taps(int size_in, int size_out) {
+  std::vector<int> taps(size_out);
+  for (int i = 0; i < size_out; ++i)
+    taps[i] = static_cast<int>(std::min<int64_t>((2 * int64_t{i} + 1) * size_in / (2 * int64_t{size_out}), size_in - 1));
+  return taps;
+}
+
+void check_image(const ImageView& image) {
+  if (image.data == nullptr) throw Error("image has no pixels (null data)");
+  if (image.channels != 3 && image.channels != 4)
+    throw Error("image must be RGB or RGBA (3 or 4 channels), got " + std::to_string(image.channels));
+  if (image.height < 1 || image.width < 1)
+    throw Error("image size must be positive, got " + std::to_string(image.height) + "x" + std::to_string(image.width));
+}
+
+std::string shape_string(const std::vector<int64_t>& shape) {
+  std::string out = "[";
+  for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+  return out + "]";
+}
+
+template <typename T>
+void argmax(const T* scores, int64_t pixels, int classes, uint8_t* ids) {
+  for (int64_t p = 0; p < pixels; ++p) {
+    const T* v = scores + p * classes;
+    int best = 0;
+    for (int c = 1; c < classes; ++c)
+      if (v[c] > v[best]) best = c;  // strict: ties keep the lowest id
+    ids[p] = static_cast<uint8_t>(best);
+  }
+}
+
+template <typename T>
+void copy_ids(const T* values, int64_t pixels, int classes, uint8_t* ids) {
+  for (int64_t p = 0; p < pixels; ++p) {
+    if (values[p] < 0 || values[p] >= classes)
+      throw Error("mask output holds class id " + std::to_string(static_cast<long long>(values[p])) + " at pixel " +
+                  std::to_string(p) + "; the card has " + std::to_string(classes) + " classes (ids 0.." +
+                  std::to_string(classes - 1) + ")");
+    ids[p] = static_cast<uint8_t>(values[p]);
+  }
+}
+
+}  // namespace
+
+Resize parse_resize(const std::string& name) {
+  if (name == "stretch") return Resize::kStretch;
+  if (name == "letterbox") return Resize::kLetterbox;
+  throw Error("resize must be \"stretch\" or \"letterbox\", got \"" + name + "\"");
+}
+
+Box content_box(int image_height, int image_width, int height, int width, Resize resize) {
+  if (std::min({image_height, image_width, height, width}) < 1)
+    throw Error("content_box: sizes must be positive");
+  if (resize == Resize::kStretch) return {0, 0, height, width};
+  int64_t ih = image_height, iw = image_width, h = height, w = width;
+  int64_t ch, cw;
+  if (w * ih <= h * iw) {
+    cw = w;
+    ch = std::max<int64_t>(1, (ih * w + iw / 2) / iw);
+  } else {
+    ch = h;
+    cw = std::max<int64_t>(1, (iw * h + ih / 2) / ih);
+  }
+  return {static_cast<int>((h - ch) / 2), static_cast<int>((w - cw) / 2), static_cast<int>(ch), static_cast<int>(cw)};
+}
+
+void resize_bilinear(const uint8_t* src, int src_height, int src_width, int src_channels, uint8_t* dst,
+                     int dst_height, int dst_width, int dst_row_stride) {
+  const std::vector<Tap> rows = bilinear_taps(src_height, dst_height);
+  const std::vector<Tap> cols = bilinear_taps(src_width, dst_width);
+  const int64_t src_stride = int64_t{src_width} * src_channels;
+  for (int y = 0; y < dst_height; ++y) {
+    const Tap& ty = rows[y];
+    const uint8_t* r0 = src + ty.first * src_stride;
+    const uint8_t* r1 = src + ty.second * src_stride;
+    uint8_t* out = dst + int64_t{y} * dst_row_stride;
+    for (int x = 0; x < dst_width; ++x) {
+      const Tap& tx = cols[x];
+      for (int c = 0; c < 3; ++c) {
+        int64_t a = r0[tx.first * src_channels + c], b = r0[tx.second * src_channels + c];
+        int64_t d = r1[tx.first * src_channels + c], e = r1[tx.second * src_channels + c];
+        int64_t top = a * (kQ - tx.weight) + b * tx.weight;
+        int64_t bottom = d * (kQ - tx.weight) + e * tx.weight;
+        out[x * 3 + c] =
+            static_cast<uint8_t>((top * (kQ - ty.weight) + bottom * ty.weight + (int64_t{1} << (2 * kQBits - 1))) >>
+                                 (2 * kQBits));
+      }
+    }
+  }
+}
+
+Resized resize_pixels(const ImageView& image, int height, int width, Resize resize, uint8_t pad) {
+  check_image(image);
+  Resized result;
+  result.box = content_box(image.height, image.width, height, width, resize);
+  result.rgb.assign(static_cast<size_t>(height) * width * 3, pad);
+  const Box& b = result.box;
+  resize_bilinear(image.data, image.height, image.width, image.channels,
+                  result.rgb.data() + (static_cast<size_t>(b.top) * width + b.left) * 3, b.height, b.width, width * 3);
+  return result;
+}
+
+std::vector<uint8_t> to_input_tensor(const std::vector<uint8_t>& rgb, const InputSpec& input) {
+  const size_t count = static_cast<size_t>(input.height) * input.width * 3;
+  if (rgb.size() != count)
+    throw Error("resized pixels hold " + std::to_string(rgb.size()) + " values, the input needs " +
+                std::to_string(count));
+  if (input.dtype == DType::kUInt8) return rgb;
+  if (input.dtype != DType::kFloat32 && input.dtype != DType::kInt8)
+    throw Error(std::string("input dtype must be uint8, float32 or int8, got ") + dtype_name(input.dtype));
+  float mean[3], stdev[3];
+  for (int c = 0; c < 3; ++c) {
+    mean[c] = static_cast<float>(input.mean[c]);
+    stdev[c] = static_cast<float>(input.std[c]);
+  }
+  std::vector<uint8_t> out(count * dtype_size(input.dtype));
+  if (input.dtype == DType::kFloat32) {
+    for (size_t i = 0; i < count; ++i) {
+      float x = (static_cast<float>(rgb[i]) - mean[i % 3]) / stdev[i % 3];
+      std::memcpy(out.data() + i * 4, &x, 4);
+    }
+    return out;
+  }
+  if (!input.quantization) throw Error("an int8 input needs quantization (scale, zero_point)");
+  const float scale = static_cast<float>(input.quantization->scale);
+  for (size_t i = 0; i < count; ++i) {
+    float x = (static_cast<float>(rgb[i]) - mean[i % 3]) / stdev[i % 3];
+    float r = std::round(x / scale);  // halves away from zero, exact
+    double q = std::clamp(static_cast<double>(r) + static_cast<double>(input.quantization->zero_point), -128.0, 127.0);
+    out[i] = static_cast<uint8_t>(static_cast<int8_t>(q));
+  }
+  return out;
+}
+
+Mask output_to_mask(const void* data, size_t size_bytes, DType dtype, const std::vector<int64_t>& shape,
+                    const std::string& kind, int num_classes) {
+  if (data == nullptr) throw Error("model output has no data");
+  if (num_classes < 1 || num_classes > 256) throw Error("the card must have 1..256 classes");
+  bool scores = kind == "scores";
+  if (!scores && kind != "mask") throw Error("output kind must be \"scores\" or \"mask\", got \"" + kind + "\"");
+  bool mask_shape = shape.size() == 3 || (shape.size() == 4 && shape[3] == 1);
+  if (scores ? (shape.size() != 4 || shape[3] != num_classes) : !mask_shape)
+    throw Error("a " + kind + " output must be " +
+                (scores ? "[1, H, W, " + std::to_string(num_classes) + "]" : std::string("[1, H, W]")) + ", got " +
+                shape_string(shape));
+  if (shape[0] != 1 || shape[1] < 1 || shape[2] < 1 || shape[1] > 16384 || shape[2] > 16384)
+    throw Error("output shape " + shape_string(shape) + " must be batch 1 with a size of 1..16384");
+  if (scores ? (dtype != DType::kFloat32 && dtype != DType::kUInt8 && dtype != DType::kInt8)
+             : (dtype != DType::kUInt8 && dtype != DType::kInt32 && dtype != DType::kInt64))
+    throw Error(std::string("a ") + kind + " output cannot be " + dtype_name(dtype) +
+                (scores ? " (scores: float32, uint8, int8)" : " (mask: uint8, int32, int64)"));
+  Mask mask;
+  mask.height = static_cast<int>(shape[1]);
+  mask.width = static_cast<int>(shape[2]);
+  const int64_t pixels = int64_t{mask.height} * mask.width;
+  const int64_t values = pixels * (scores ? num_classes : 1);
+  if (size_bytes != static_cast<size_t>(values) * dtype_size(dtype))
+    throw Error("output holds " + std::to_string(size_bytes) + " bytes, shape " + shape_string(shape) + " of " +
+                dtype_name(dtype) + " needs " + std::to_string(values * dtype_size(dtype)));
+  mask.ids.resize(pixels);
+  switch (dtype) {
+    case DType::kFloat32: {
+      std::vector<float> v(values);
+      std::memcpy(v.data(), data, size_bytes);
+      for (float f : v)
+        if (std::isnan(f)) throw Error("model output scores contain NaN");
+      argmax(v.data(), pixels, num_classes, mask.ids.data());
+      break;
+    }
+    case DType::kUInt8:
+      if (scores) argmax(static_cast<const uint8_t*>(data), pixels, num_classes, mask.ids.data());
+      else copy_ids(static_cast<const uint8_t*>(data), pixels, num_classes, mask.ids.data());
+      break;
+    case DType::kInt8: argmax(static_cast<const int8_t*>(data), pixels, num_classes, mask.ids.data()); break;
+    case DType::kInt32: {
+      std::vector<int32_t> v(values);
+      std::memcpy(v.data(), data, size_bytes);
+      copy_ids(v.data(), pixels, num_classes, mask.ids.data());
+      break;
+    }
+    case DType::kInt64: {
+      std::vector<int64_t> v(values);
+      std::memcpy(v.data(), data, size_bytes);
+      copy_ids(v.data(), pixels, num_classes, mask.ids.data());
+      break;
+    }
+  }
+  return mask;
+}
+
+Mask mask_to_image(const Mask& mask, const Box& box, int input_height, int input_width, int image_height,
+                   int image_width) {
+  if (mask.height < 1 || mask.width < 1 || mask.ids.size() != static_cast<size_t>(mask.height) * mask.width)
+    throw Error("mask_to_image: the mask is empty or its size does not match its pixels");
+  if (image_height < 1 || image_width < 1 || input_height < 1 || input_width < 1)
+    throw Error("mask_to_image: sizes must be positive");
+  if (box.top < 0 || box.left < 0 || box.height < 1 || box.width < 1 || box.top + box.height > input_height ||
+      box.left + box.width > input_width)
+    throw Error("mask_to_image: the content box lies outside the input");
+  const int64_t mh = mask.height, mw = mask.width;
+  const int top = static_cast<int>(box.top * mh / input_height);
+  const int left = static_cast<int>(box.left * mw / input_width);
+  const int bottom = static_cast<int>(((box.top + box.height) * mh + input_height - 1) / input_height);
+  const int right = static_cast<int>(((box.left + box.width) * mw + input_width - 1) / input_width);
+  const std::vector<int> rows = nearest_taps(bottom - top, image_height);
+  const std::vector<int> cols = nearest_taps(right - left, image_width);
+  Mask out;
+  out.height = image_height;
+  out.width = image_width;
+  out.ids.resize(static_cast<size_t>(image_height) * image_width);
+  for (int y = 0; y < image_height; ++y) {
+    const uint8_t* row = mask.ids.data() + static_cast<size_t>(top + rows[y]) * mask.width + left;
+    uint8_t* dst = out.ids.data() + static_cast<size_t>(y) * image_width;
+    for (int x = 0; x < image_width; ++x) dst[x] = row[cols[x]];
+  }
+  return out;
+}
+
+std::vector<uint8_t> overlay(const ImageView& image, const Mask& mask, const std::vector<ClassInfo>& classes,
+                             int opacity) {
+  check_image(image);
+  if (opacity < 0 || opacity > 255) throw Error("opacity must be 0..255, got " + std::to_string(opacity));
+  if (mask.height != image.height || mask.width != image.width)
+    throw Error("overlay: mask " + std::to_string(mask.height) + "x" + std::to_string(mask.width) +
+                " is not the image's size " + std::to_string(image.height) + "x" + std::to_string(image.width));
+  const size_t pixels = static_cast<size_t>(image.height) * image.width;
+  std::vector<uint8_t> out(pixels * 4);
+  for (size_t p = 0; p < pixels; ++p) {
+    if (mask.ids[p] >= classes.size())
+      throw Error("overlay: class id " + std::to_string(mask.ids[p]) + " has no colour in the card");
+    const uint8_t* colour = classes[mask.ids[p]].color;
+    for (int c = 0; c < 3; ++c)
+      out[p * 4 + c] =
+          static_cast<uint8_t>((image.data[p * image.channels + c] * (255 - opacity) + colour[c] * opacity + 127) / 255);
+    out[p * 4 + 3] = 255;
+  }
+  return out;
+}
+
+std::vector<ClassCount> classes_present(const Mask& mask) {
+  int64_t counts[256] = {0};
+  for (uint8_t id : mask.ids) ++counts[id];
+  std::vector<ClassCount> present;
+  for (int id = 0; id < 256; ++id)
+    if (counts[id]) present.push_back({id, counts[id]});
+  return present;
+}
+
+}  // namespace segcore
