@@ -3,8 +3,9 @@
     python -I task_segment.py --runtime=tflite_support|mediapipe --model=M.tflite --images=IN.npy --output=OUT.npz
 
 IN.npy: uint8 RGB images [N, H, W, 3]. OUT.npz: "masks" uint8 [N, H, W] (the
-category masks) and "labels" (the class names the runtime read from the
-model's metadata). Imports only numpy and the runtime (neither TensorFlow nor
+category masks), "labels" (the class names the runtime read from the model's
+metadata) and, for tflite_support, "metadata_json": the metadata as its own
+parser (MetadataDisplayer) reads it. Imports only numpy and the runtime (neither TensorFlow nor
 deeplab_tf installs beside them), so it is run by path, not as a module, and
 isolated (-I) so that its folder's inspect.py does not shadow the standard
 library's: ``deeplab_tf.export.task_venvs.segment`` does that.
@@ -31,6 +32,12 @@ def tflite_support_segment(model: str, images: np.ndarray) -> tuple[list[np.ndar
         masks.append(np.asarray(segmentation.category_mask, np.uint8))
         labels = [label.category_name for label in segmentation.colored_labels]
     return masks, labels
+
+
+def tflite_support_metadata_json(model: str) -> str:
+    from tflite_support import metadata
+
+    return metadata.MetadataDisplayer.with_model_file(model).get_metadata_json()
 
 
 def mediapipe_segment(model: str, images: np.ndarray) -> tuple[list[np.ndarray], list[str]]:
@@ -63,7 +70,8 @@ def main() -> None:
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
         parser.error(f"--images must hold uint8 RGB images [N, H, W, 3], got {images.dtype} {images.shape}")
     masks, labels = RUNTIMES[args.runtime](args.model, images)
-    np.savez(args.output, masks=np.stack(masks), labels=np.array(labels, dtype=str))
+    extra = {"metadata_json": tflite_support_metadata_json(args.model)} if args.runtime == "tflite_support" else {}
+    np.savez(args.output, masks=np.stack(masks), labels=np.array(labels, dtype=str), **extra)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import NamedTuple
 
 import numpy as np
 
@@ -107,7 +108,13 @@ def create(runtimes: tuple[str, ...] = tuple(REQUIREMENTS)) -> dict[str, float]:
     return seconds
 
 
-def segment(runtime: str, model_path: str | os.PathLike, images: np.ndarray) -> tuple[np.ndarray, list[str]]:
+class Segmentation(NamedTuple):
+    masks: np.ndarray  # category masks uint8 [N, H, W]
+    labels: list[str]  # the class names the runtime read from the metadata
+    metadata_json: str | None  # tflite_support only: the metadata as its own parser reads it
+
+
+def segment(runtime: str, model_path: str | os.PathLike, images: np.ndarray) -> Segmentation:
     """Segments ``images`` with ``runtime``'s ImageSegmenter (in its venv) and the model's metadata.
 
     Args:
@@ -116,7 +123,8 @@ def segment(runtime: str, model_path: str | os.PathLike, images: np.ndarray) -> 
       images: uint8 RGB [N, H, W, 3].
 
     Returns:
-      (category masks uint8 [N, H, W], the class names the runtime read).
+      The category masks, the labels the runtime read, and (tflite_support)
+      the metadata as JSON from tflite-support's own parser.
 
     Raises:
       FileNotFoundError: the runtime's venv is absent or stale (see ``create``).
@@ -136,7 +144,8 @@ def segment(runtime: str, model_path: str | os.PathLike, images: np.ndarray) -> 
         # Run outside the project's directories: nothing there may shadow the venv's packages.
         _run([*command, f"--output={outputs}"], f"{runtime} ImageSegmenter on {model_path}", cwd=folder)
         with np.load(outputs) as result:
-            return result["masks"], [str(label) for label in result["labels"]]
+            metadata_json = str(result["metadata_json"]) if "metadata_json" in result else None
+            return Segmentation(result["masks"], [str(label) for label in result["labels"]], metadata_json)
 
 
 def main(argv: list[str]) -> int:

@@ -1,12 +1,14 @@
 """An export with metadata in the app runtimes' ImageSegmenters, each in its own venv
 (deeplab_tf.export.task_venvs): the TFLite Task Library (what the Android demo app's
 task-vision library runs) and MediaPipe Tasks. Their category masks agree with our
-own inference (LiteRT + argmax) and they read the labels from the metadata.
+own inference (LiteRT + argmax), they read the labels from the metadata, and
+tflite-support's own metadata parser reads what ``read_metadata`` reads.
 
 Skipped when a venv is absent (``python -m deeplab_tf.export.task_venvs create``
 makes them); CI makes them and sets DEEPLAB_REQUIRE_TASK_VENVS=1, which turns
 the skip into a failure."""
 
+import json
 import os
 
 import numpy as np
@@ -15,10 +17,19 @@ from test_metadata import EXPORTS, info_for
 from test_tflite import V3PLUS, exported, images, normalize
 
 from deeplab_tf.export.inspect import run_tflite
-from deeplab_tf.export.metadata import add_metadata
+from deeplab_tf.export.metadata import add_metadata, read_metadata
 from deeplab_tf.export.task_venvs import REQUIREMENTS, create, segment, venv_python, venv_root
 
 MIN_AGREEMENT = 0.995
+
+
+def rounded(tree):
+    """``tree`` with floats to 6 significant digits (as flatc's JSON prints float32)."""
+    if isinstance(tree, dict):
+        return {key: rounded(value) for key, value in tree.items()}
+    if isinstance(tree, list):
+        return [rounded(value) for value in tree]
+    return float(f"{tree:.6g}") if isinstance(tree, float) else tree
 
 
 @pytest.fixture(params=sorted(REQUIREMENTS))
@@ -38,7 +49,7 @@ def test_segmenter_agrees_with_our_inference(runtime, input_dtype, tmp_path):
     model = tmp_path / "model.tflite"
     model.write_bytes(add_metadata(plain, info))
     pixels = images(4)
-    masks, labels = segment(runtime, model, pixels)
+    masks, labels, metadata_json = segment(runtime, model, pixels)
 
     inputs = pixels if input_dtype == "uint8" else normalize(pixels, V3PLUS)
     ours = np.concatenate([run_tflite(plain, image) for image in inputs]).argmax(-1)
@@ -48,6 +59,10 @@ def test_segmenter_agrees_with_our_inference(runtime, input_dtype, tmp_path):
     agreement = (masks == ours).mean()
     print(f"{runtime} {input_dtype}: category mask agreement {agreement:.5f}")
     assert agreement >= MIN_AGREEMENT
+    if runtime == "tflite_support":  # every field where the schema puts it (MediaPipe has no such parser)
+        ours = read_metadata(model.read_bytes())
+        del ours["files"], ours["min_runtime_version"]
+        assert rounded(json.loads(metadata_json)) == rounded(ours)
 
 
 def test_missing_venv_is_named(tmp_path, monkeypatch):
