@@ -40,6 +40,7 @@ setup(
             "deeplab-bench=deeplab_tf.cli.bench:run",
             "deeplab-eval=deeplab_tf.cli.eval:run",
             "deeplab-predict=deeplab_tf.cli.predict:run",
+            "deeplab-export=deeplab_tf.cli.export:run",
         ],
     },
 )

@@ -2,6 +2,13 @@
 
     deeplab-bench data --data_dir=DIR [--crop=360,480] [--batch_size=8] [--experiment=deeplabv3plus_mnv2_camvid] [--json]
 
+    deeplab-bench tflite --model=FILE[,FILE...] [--threads=1,2,4] [--runs=30] [--warmup=5] [--json]
+
+``tflite`` times .tflite files in the LiteRT interpreter (each thread count with
+and without XNNPACK, a fresh process per configuration: median, p90, peak RSS)
+and reports size, op histogram and the XNNPACK-delegated fraction; several
+models are measured side by side in one run (deeplab_tf/export/benchmark.py).
+
 ``data`` times the training input pipeline alone (images/s after warm-up)
 and, in the same run, one training step of the experiment's model at the same
 crop and batch, and reports how many times faster the pipeline is.
@@ -26,8 +33,12 @@ flags.DEFINE_string("experiment", "deeplabv3plus_mnv2_camvid", "Experiment whose
 flags.DEFINE_integer("batches", 30, "Batches to time (after warm-up).")
 flags.DEFINE_integer("train_steps", 5, "Training steps to time (after warm-up); 0 skips the step.")
 flags.DEFINE_bool("json", False, "Print JSON.")
+flags.DEFINE_list("model", [], "tflite: .tflite file(s) to time, comma-separated.")
+flags.DEFINE_list("threads", ["1", "2", "4"], "tflite: interpreter thread counts.")
+flags.DEFINE_integer("runs", 30, "tflite: timed invocations per configuration.", lower_bound=1)
+flags.DEFINE_integer("warmup", 5, "tflite: untimed invocations first.", lower_bound=0)
 
-COMMANDS = ("data",)
+COMMANDS = ("data", "tflite")
 
 
 def _parse_size(text: str) -> tuple[int, int]:
@@ -96,9 +107,29 @@ def bench_data() -> dict:
     return result
 
 
+def bench_tflite() -> None:
+    from deeplab_tf.export.benchmark import benchmark_tflite, format_benchmark
+
+    if not FLAGS.model:
+        raise ValueError("deeplab-bench tflite needs --model=FILE[,FILE...]")
+    try:
+        threads = [int(t) for t in FLAGS.threads]
+    except ValueError:
+        raise ValueError(f"--threads takes comma-separated integers, got {','.join(FLAGS.threads)!r}") from None
+    if not threads or min(threads) < 1:
+        raise ValueError(f"--threads takes positive integers, got {threads}")
+    results = [benchmark_tflite(path, threads, FLAGS.warmup, FLAGS.runs) for path in FLAGS.model]
+    if FLAGS.json:
+        print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
+    else:
+        print("\n\n".join(format_benchmark(result) for result in results))
+
+
 def main(argv):
     if len(argv) < 2 or argv[1] not in COMMANDS:
         raise ValueError(f"deeplab-bench needs a command: one of {', '.join(COMMANDS)}")
+    if argv[1] == "tflite":
+        return bench_tflite()
     result = bench_data()
     if FLAGS.json:
         print(json.dumps(result, indent=2))

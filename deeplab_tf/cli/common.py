@@ -41,6 +41,16 @@ def experiment_from_flags(extra: dict | None = None) -> ExperimentConfig:
     return override(config, overrides)
 
 
+def parse_size(text: str, flag: str) -> tuple[int, int]:
+    """"H,W" (or "HxW") -> (H, W); ValueError naming ``--flag`` otherwise."""
+    import re
+
+    parts = [p for p in re.split(r"[,x]", text) if p.strip()]
+    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise ValueError(f"--{flag} takes H,W (two positive integers), got {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
 def run_main(main) -> None:
     """absl.app.run that turns expected failures (bad input, missing files, NaN loss) into one line and exit code 1."""
     from absl import app

@@ -5,12 +5,17 @@
                  [--output_dir=DIR | --output_json=FILE]
     deeplab-eval --checkpoint=MODEL_DIR/best/ckpt-N --data_dir=DIR
     deeplab-eval --model_dir=DIR --data_dir=DIR --watch [--watch_timeout=3600]
+    deeplab-eval --tflite=FILE --data_dir=DIR [--split=val] [--num_threads=2] [--output_json=FILE]
 
 Reads the experiment from MODEL_DIR/experiment.json, restores the newest
 checkpoint of MODEL_DIR/ckpt (or --checkpoint), prints mIoU and the IoU of
 every class, and writes REPORT.json, REPORT_confusion.png and REPORT_iou.png
 (default MODEL_DIR/eval/eval_SPLIT_stepN.*). --watch evaluates every new
 checkpoint of MODEL_DIR/ckpt as training writes it, one report per step.
+--tflite evaluates the exported file itself in the LiteRT interpreter
+(XNNPACK), each image stretched to the model's input size and the output
+resized back, as an app runs it; input form, classes and normalization come
+from the model card beside it (report default: FILE's stem + _eval_SPLIT.json).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import re
 import tensorflow as tf
 from absl import flags
 
-from deeplab_tf.cli.common import run_main
+from deeplab_tf.cli.common import parse_size, run_main
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "Training folder (experiment.json, ckpt/).")
@@ -38,6 +43,8 @@ flags.DEFINE_integer("max_batches", None, "Evaluate only this many batches.", lo
 flags.DEFINE_bool("watch", False, "Evaluate each new checkpoint of MODEL_DIR/ckpt as it appears.")
 flags.DEFINE_float("watch_timeout", 3600, "With --watch: stop after this many seconds without a new checkpoint.")
 flags.DEFINE_float("watch_interval", 30, "With --watch: seconds between looks for a new checkpoint.")
+flags.DEFINE_string("tflite", None, "Evaluate this .tflite (LiteRT interpreter) instead of a checkpoint.")
+flags.DEFINE_integer("num_threads", 2, "With --tflite: interpreter threads.", lower_bound=1)
 
 
 # --- checkpoints -------------------------------------------------------------------
@@ -64,13 +71,6 @@ def resolve_checkpoint(model_dir: str | None, checkpoint: str | None) -> tuple[s
 
 
 # --- one evaluation -------------------------------------------------------------------
-
-
-def parse_size(text: str, flag: str) -> tuple[int, int]:
-    parts = [p for p in re.split(r"[,x]", text) if p.strip()]
-    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
-        raise ValueError(f"--{flag} takes H,W (two positive integers), got {text!r}")
-    return int(parts[0]), int(parts[1])
 
 
 def format_result(result: dict) -> str:
@@ -155,8 +155,35 @@ class CheckpointEvaluator:
         return report
 
 
+def evaluate_tflite_main() -> None:
+    from deeplab_tf.evaluation.report import write_report
+    from deeplab_tf.evaluation.tflite import evaluate_tflite_file
+
+    if FLAGS.model_dir or FLAGS.checkpoint or FLAGS.watch:
+        raise ValueError("--tflite evaluates a file: pass it without --model_dir, --checkpoint or --watch")
+    if not FLAGS.data_dir:
+        raise ValueError("--tflite needs --data_dir=DIR (a folder of TFRecords from deeplab-convert)")
+    split = FLAGS.split or "val"
+    report, colormap = evaluate_tflite_file(FLAGS.tflite, FLAGS.data_dir, split, FLAGS.num_threads, FLAGS.max_batches)
+    stem = os.path.basename(FLAGS.tflite).removesuffix(".tflite")
+    folder = FLAGS.output_dir or os.path.dirname(os.path.abspath(FLAGS.tflite))
+    paths = write_report(
+        FLAGS.output_json or os.path.join(folder, f"{stem}_eval_{split}.json"), report, report["class_names"], colormap
+    )
+    print(
+        f"{FLAGS.tflite}: split {split}, {report['num_images']} images, input {report['input']['dtype']} "
+        f"{report['input']['height']}x{report['input']['width']}, output {report['output']['kind']}, "
+        f"{report['images_per_second']:.1f} images/s ({FLAGS.num_threads} threads, XNNPACK)"
+    )
+    print(format_result(report))
+    print(f"report: {paths['json']}", flush=True)
+
+
 def main(argv):
     del argv
+    if FLAGS.tflite:
+        evaluate_tflite_main()
+        return
     from deeplab_tf.data.pipeline import list_record_files
     from deeplab_tf.evaluation.evaluator import list_checkpoints, parse_scales, watch_checkpoints
     from deeplab_tf.training.checkpoints import load_experiment, require_checkpoint

@@ -1,0 +1,358 @@
+"""deeplab-export's library: a trained model_dir -> a SavedModel, or a .tflite
+with its label file and model card (optionally copied into an app's assets).
+
+Everything is computed before anything is written, and every file (and the
+SavedModel folder) goes to a temporary name first and is renamed into place,
+so a failed export leaves the output folder as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+from deeplab_tf.configs.base import ExperimentConfig
+from deeplab_tf.export.files import write_bytes_atomic
+from deeplab_tf.export.model_card import build_model_card, file_names, labels_text
+from deeplab_tf.export.tflite import INPUT_DTYPES, OUTPUTS, QUANTIZATIONS, ConvertOptions, convert
+from deeplab_tf.models.backbones.base import Preprocessing
+
+FORMATS = ("tflite", "saved_model")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportOptions:
+    """What to export; None fields take the experiment's ``export`` config.
+
+    Attributes:
+      format: "tflite" or "saved_model" (the float model, batch of any size).
+      quantization: TFLite mode (see ``ConvertOptions``); SavedModels are float.
+      input_dtype: "uint8" (normalization folded in) or "float32".
+      output: "scores" (probabilities) or "mask" (class ids, argmax fused).
+      input_size: (height, width) to export at; default the trained size.
+      data_dir: records for int8_ptq calibration and ``evaluate``; default the
+        data_dir the experiment recorded.
+      calibration_batches: training-pipeline batches for int8_ptq.
+      name: file stem; default ``{experiment}_{H}x{W}_{quantization}_{output}``.
+      evaluate: measure the exported file's mIoU on the eval split (card metrics).
+      latency_threads: measure its XNNPACK latency with this many threads (card latency_ms).
+      android_assets: also copy .tflite, labels and card into this folder.
+    """
+
+    format: str = "tflite"
+    quantization: str | None = None
+    input_dtype: str | None = None
+    output: str | None = None
+    input_size: tuple[int, int] | None = None
+    data_dir: str | None = None
+    calibration_batches: int | None = None
+    name: str | None = None
+    evaluate: bool = False
+    latency_threads: int | None = None
+    android_assets: str | None = None
+
+    def __post_init__(self):
+        choices = (("format", FORMATS), ("quantization", QUANTIZATIONS), ("input_dtype", INPUT_DTYPES), ("output", OUTPUTS))
+        for field, allowed in choices:
+            value = getattr(self, field)
+            if value is not None and value not in allowed:
+                raise ValueError(f"{field} must be one of {allowed}, got {value!r}")
+        if self.input_size is not None and (
+            len(self.input_size) != 2 or not all(isinstance(s, int) and s > 0 for s in self.input_size)
+        ):
+            raise ValueError(f"input_size must be two positive integers (height, width), got {self.input_size!r}")
+        if self.format == "saved_model":
+            if self.quantization not in (None, "none"):
+                raise ValueError(f"a SavedModel holds the float model; quantization={self.quantization} is for tflite")
+            if self.android_assets or self.evaluate or self.latency_threads:
+                raise ValueError("android_assets, evaluate and latency_threads take a tflite export")
+
+
+# --- the trained model ----------------------------------------------------------
+
+
+def find_checkpoint(model_dir: str) -> str:
+    """The best checkpoint (by validation mIoU) of ``model_dir``, else its latest.
+
+    Raises:
+      FileNotFoundError: ``model_dir`` is missing or holds no checkpoint.
+    """
+    from deeplab_tf.training.checkpoints import latest_checkpoint, require_checkpoint
+
+    if not os.path.isdir(model_dir):
+        raise FileNotFoundError(f"model_dir {model_dir} does not exist")
+    return latest_checkpoint(model_dir, "best") or require_checkpoint(model_dir, "ckpt")
+
+
+def load_float_model(config: ExperimentConfig, checkpoint: str, input_size: Sequence[int]) -> keras.Model:
+    """The experiment's float model built at ``input_size`` with the checkpoint's weights
+    (weights do not depend on the input size).
+
+    Raises:
+      ValueError: a size the backbone cannot take, or a checkpoint of another model.
+    """
+    from deeplab_tf.evaluation.evaluator import load_trained_model
+
+    try:
+        model, _ = load_trained_model(config.model, checkpoint, tuple(input_size))
+    except ValueError as error:
+        raise ValueError(f"cannot export {config.name} at {input_size[0]}x{input_size[1]}: {error}") from None
+    return model
+
+
+# --- calibration ----------------------------------------------------------------
+
+
+def calibration_images(
+    config: ExperimentConfig, data_dir: str | None, size: Sequence[int], input_dtype: str, batches: int
+) -> Callable[[], Iterable[np.ndarray]]:
+    """int8_ptq calibration: ``batches`` batches of the training pipeline at ``size``.
+
+    The pipeline's own crops at scale 1 (no random scaling, flip or colour
+    jitter: what inference sees), as uint8-range pixels for a uint8-input model
+    or normalized floats for a float32-input one.
+
+    Raises:
+      ValueError: no data_dir; FileNotFoundError: no training records there.
+    """
+    from deeplab_tf.data.pipeline import list_record_files, train_dataset
+    from deeplab_tf.models import get_backbone_spec
+
+    if not data_dir:
+        raise ValueError(
+            "int8_ptq calibrates on training records: pass --data_dir=DIR (the experiment records no data_dir)"
+        )
+    data = dataclasses.replace(
+        config.data,
+        data_dir=data_dir,
+        crop_size=tuple(size),
+        min_scale=1.0,
+        max_scale=1.0,
+        photometric_jitter=0.0,
+        random_flip=False,
+    )
+    try:
+        list_record_files(data.data_dir, data.train_split)
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"int8_ptq calibration: {error}") from None
+    preprocessing = get_backbone_spec(config.model.backbone.name).preprocessing
+    mean, std = np.float32(preprocessing.mean), np.float32(preprocessing.std)
+
+    def generate():
+        for batch in train_dataset(data, preprocessing, seed=0, deterministic=True).take(batches):
+            images = batch["image"].numpy()
+            yield np.clip(np.round(images * std + mean), 0, 255) if input_dtype == "uint8" else images
+
+    return generate
+
+
+# --- SavedModel -----------------------------------------------------------------
+
+
+def serving_module(model: keras.Model, preprocessing: Preprocessing, input_dtype: str, output: str) -> tf.Module:
+    """A ``tf.Module`` whose ``serve`` takes ``image`` [B, H, W, 3] (uint8 pixels or
+    normalized float32) and returns ``{"scores": probabilities}`` or ``{"mask": uint8 ids}``.
+
+    Only the model's variables are tracked (not the Keras objects), so saving is quick.
+    """
+    height, width = model.input_shape[1:3]
+    dtype = tf.uint8 if input_dtype == "uint8" else tf.float32
+    mean, std = np.float32(preprocessing.mean), np.float32(preprocessing.std)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, height, width, 3], dtype, name="image")])
+    def serve(image):
+        x = tf.cast(image, tf.float32)
+        if input_dtype == "uint8":
+            x = (x - mean) / std
+        logits = model(x, training=False)
+        if output == "mask":
+            return {"mask": tf.cast(tf.argmax(logits, axis=-1, output_type=tf.int32), tf.uint8)}
+        return {"scores": tf.nn.softmax(logits, axis=-1)}
+
+    module = tf.Module()
+    module.model_variables = list(model.variables)
+    module.serve = serve
+    return module
+
+
+def write_saved_model(module: tf.Module, path: str) -> None:
+    """Saves ``module`` (signature "serving_default" = ``module.serve``) to ``path``
+    through a temporary folder beside it; an existing ``path`` is replaced only on success."""
+    parent = os.path.dirname(os.path.abspath(path))
+    temp = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    old = f"{temp}.old"
+    try:
+        tf.saved_model.save(module, temp, signatures={"serving_default": module.serve})
+        if os.path.exists(path):
+            os.replace(path, old)
+        os.replace(temp, path)
+    finally:
+        for leftover in (temp, old):
+            with contextlib.suppress(FileNotFoundError):
+                shutil.rmtree(leftover)
+
+
+# --- classes --------------------------------------------------------------------
+
+
+def dataset_classes(config: ExperimentConfig, data_dir: str | None) -> tuple[list[str], list, int]:
+    """(class names, RGB colours, ignore label) of the experiment's dataset: the
+    registry's, or for a ``folder`` dataset those deeplab-convert wrote to
+    ``data_dir/dataset.json``; ``class_i`` and a palette when neither knows them."""
+    import json
+
+    from deeplab_tf.evaluation.report import class_names_and_colors
+
+    num_classes = config.model.num_classes
+    path = os.path.join(data_dir or "", "dataset.json")
+    if config.data.dataset == "folder" and data_dir and os.path.exists(path):
+        with open(path, encoding="utf-8") as handle:
+            info = json.load(handle).get("dataset", {})
+        if len(info.get("class_names", ())) == num_classes:
+            return list(info["class_names"]), info["colormap"], config.data.ignore_label
+    names, colors = class_names_and_colors(config.data.dataset, num_classes)
+    return names, colors, config.data.ignore_label
+
+
+# --- export ---------------------------------------------------------------------
+
+
+def default_name(config: ExperimentConfig, size: Sequence[int], quantization: str, output: str, input_dtype: str) -> str:
+    experiment = config.name.replace(":", "_")
+    suffix = "" if input_dtype == "uint8" else "_float_input"
+    return f"{experiment}_{size[0]}x{size[1]}_{quantization}_{output}{suffix}"
+
+
+def copy_to_assets(paths: Iterable[str], assets_dir: str) -> list[str]:
+    """Copies files into ``assets_dir`` (created), each atomically; returns the new paths."""
+    os.makedirs(assets_dir, exist_ok=True)
+    copied = []
+    for path in paths:
+        target = os.path.join(assets_dir, os.path.basename(path))
+        with open(path, "rb") as handle:
+            write_bytes_atomic(target, handle.read())
+        copied.append(target)
+    return copied
+
+
+def export_model(model_dir: str, output_dir: str, options: ExportOptions = ExportOptions()) -> dict:
+    """Exports the best (else latest) checkpoint of a deeplab-train ``model_dir``.
+
+    Args:
+      model_dir: holds experiment.json and best/ or ckpt/ checkpoints.
+      output_dir: where the files go (created).
+      options: format, quantization, input/output form, size, extras.
+
+    Returns:
+      ``{"checkpoint", "files": {kind: path}, "card" (tflite), "assets": [paths]}``;
+      tflite files are ``model``, ``labels``, ``card``; a SavedModel is ``saved_model``.
+
+    Raises:
+      FileNotFoundError: no model_dir, experiment.json, checkpoint or records.
+      ValueError: bad options, a size the model cannot take, a checkpoint that
+        does not fit, int8_ptq without data, int8_qat on a float run.
+      RuntimeError: the conversion failed its own checks.
+    """
+    from deeplab_tf.evaluation.evaluator import checkpoint_step
+    from deeplab_tf.models import get_backbone_spec
+    from deeplab_tf.training.checkpoints import load_experiment
+
+    checkpoint = find_checkpoint(model_dir)
+    config = load_experiment(model_dir)
+    export = config.export
+    quantization = options.quantization or ("none" if options.format == "saved_model" else export.quantization)
+    input_dtype = options.input_dtype or export.input_dtype
+    output = options.output or export.output
+    size = tuple(options.input_size or export.input_size or config.model.input_size)
+    data_dir = options.data_dir or config.data.data_dir
+    preprocessing = get_backbone_spec(config.model.backbone.name).preprocessing
+    name = options.name or default_name(config, size, quantization, output, input_dtype)
+    if quantization == "int8_qat":
+        raise ValueError(
+            f"int8_qat exports the model_dir of a QAT run (deeplab-train --qat_from), which cannot be loaded yet; "
+            f"export {model_dir} with --quantization=none, fp16, dynamic or int8_ptq"
+        )
+    model = load_float_model(config, checkpoint, size)
+    result = {"checkpoint": checkpoint, "files": {}, "card": None, "assets": []}
+    if options.format == "saved_model":
+        os.makedirs(output_dir, exist_ok=True)
+        path = os.path.join(output_dir, name)
+        write_saved_model(serving_module(model, preprocessing, input_dtype, output), path)
+        result["files"]["saved_model"] = path
+        return result
+
+    calibration = None
+    if quantization == "int8_ptq":
+        batches = options.calibration_batches or config.quant.calibration_batches
+        calibration = calibration_images(config, data_dir, size, input_dtype, batches)
+    tflite_bytes = convert(model, ConvertOptions(quantization, input_dtype, output, preprocessing, calibration))
+    class_names, colors, ignore_label = dataset_classes(config, data_dir)
+    step = checkpoint_step(checkpoint)
+    description = (
+        f"{config.description or config.name}; checkpoint step {step}; {quantization}; "
+        f"{input_dtype} RGB input {size[0]}x{size[1]}; {output} output"
+    )
+    metrics = latency = None
+    if options.evaluate:
+        metrics = _measure_metrics(tflite_bytes, config, data_dir, preprocessing, class_names)
+    if options.latency_threads:
+        from deeplab_tf.export.benchmark import measure_latency
+
+        run = measure_latency(tflite_bytes, options.latency_threads, xnnpack=True)
+        latency = {"threads": options.latency_threads, "xnnpack_median": round(run["median_ms"], 3)}
+    card = build_model_card(
+        tflite_bytes,
+        stem=name,
+        name=name,
+        version=f"step{step}",
+        experiment=config.name,
+        description=description,
+        class_names=class_names,
+        colormap=colors,
+        ignore_label=ignore_label,
+        quantization=quantization,
+        mean=preprocessing.mean,
+        std=preprocessing.std,
+        metrics=metrics,
+        latency_ms=latency,
+    )
+    from deeplab_tf.export.model_card import write_model_card
+
+    os.makedirs(output_dir, exist_ok=True)
+    files = {kind: os.path.join(output_dir, file) for kind, file in file_names(name).items()}
+    write_bytes_atomic(files["labels"], labels_text(class_names).encode("utf-8"))
+    write_model_card(files["card"], card)
+    write_bytes_atomic(files["model"], tflite_bytes)
+    result.update(files=files, card=card)
+    if options.android_assets:
+        result["assets"] = copy_to_assets([files["model"], files["labels"], files["card"]], options.android_assets)
+    return result
+
+
+def _measure_metrics(tflite_bytes, config, data_dir, preprocessing, class_names) -> dict | None:
+    from deeplab_tf.evaluation.tflite import evaluate_tflite
+
+    if not data_dir:
+        raise ValueError("evaluate needs records: pass --data_dir=DIR (the experiment records no data_dir)")
+    split = config.data.eval_split
+    result = evaluate_tflite(
+        tflite_bytes,
+        preprocessing,
+        config.model.num_classes,
+        data_dir,
+        split,
+        config.data.ignore_label,
+        class_names,
+        batch_size=config.data.batch_size,
+    )
+    if result["miou"] is None:
+        return None
+    return {"dataset": config.data.dataset, "split": split, "miou": result["miou"], "per_class_iou": result["per_class_iou"]}
