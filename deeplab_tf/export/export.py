@@ -1,5 +1,6 @@
 """deeplab-export's library: a trained model_dir -> a SavedModel, or a .tflite
-with its label file and model card (optionally copied into an app's assets).
+(with TFLite metadata and its labels packed in) with its label file and model
+card (optionally copied into an app's assets).
 
 Everything is computed before anything is written, and every file (and the
 SavedModel folder) goes to a temporary name first and is renamed into place,
@@ -21,6 +22,7 @@ import tf_keras as keras
 
 from deeplab_tf.configs.base import ExperimentConfig
 from deeplab_tf.export.files import write_bytes_atomic
+from deeplab_tf.export.metadata import ModelInfo, add_metadata
 from deeplab_tf.export.model_card import build_model_card, file_names, labels_text
 from deeplab_tf.export.tflite import INPUT_DTYPES, OUTPUTS, QUANTIZATIONS, ConvertOptions, convert
 from deeplab_tf.models.backbones.base import Preprocessing
@@ -293,13 +295,24 @@ def export_model(model_dir: str, output_dir: str, options: ExportOptions = Expor
     if quantization == "int8_ptq":
         batches = options.calibration_batches or config.quant.calibration_batches
         calibration = calibration_images(config, data_dir, size, input_dtype, batches)
-    tflite_bytes = convert(model, ConvertOptions(quantization, input_dtype, output, preprocessing, calibration))
     class_names, colors, ignore_label = dataset_classes(config, data_dir)
     step = checkpoint_step(checkpoint)
     description = (
         f"{config.description or config.name}; checkpoint step {step}; {quantization}; "
         f"{input_dtype} RGB input {size[0]}x{size[1]}; {output} output"
     )
+    info = ModelInfo(
+        name=name,
+        version=f"step{step}",
+        description=description,
+        labels=tuple(class_names),
+        input_dtype=input_dtype,
+        mean=tuple(preprocessing.mean),
+        std=tuple(preprocessing.std),
+        output=output,
+    )
+    tflite_bytes = convert(model, ConvertOptions(quantization, input_dtype, output, preprocessing, calibration))
+    tflite_bytes = add_metadata(tflite_bytes, info)
     metrics = latency = None
     if options.evaluate:
         metrics = _measure_metrics(tflite_bytes, config, data_dir, preprocessing, class_names)
@@ -312,7 +325,7 @@ def export_model(model_dir: str, output_dir: str, options: ExportOptions = Expor
         tflite_bytes,
         stem=name,
         name=name,
-        version=f"step{step}",
+        version=info.version,
         experiment=config.name,
         description=description,
         class_names=class_names,

@@ -17,6 +17,7 @@ from deeplab_tf.configs import get_experiment
 from deeplab_tf.evaluation.evaluator import load_trained_model
 from deeplab_tf.export.export import ExportOptions, export_model
 from deeplab_tf.export.inspect import run_tflite
+from deeplab_tf.export.metadata import read_metadata
 from deeplab_tf.export.model_card import validate_model_card
 from deeplab_tf.models import build_deeplab
 from deeplab_tf.training.checkpoints import load_experiment, save_experiment
@@ -117,6 +118,9 @@ def test_cli_exports_tflite_labels_card_and_assets(trained, tmp_path):
     assert card["input"]["dtype"] == "uint8" and card["output"]["kind"] == "scores"
     assert card["metrics"]["split"] == "val" and 0 <= card["metrics"]["miou"] <= 1
     assert card["latency_ms"]["threads"] == 1 and card["latency_ms"]["xnnpack_median"] > 0
+    metadata = read_metadata(tflite_bytes)
+    assert (metadata["name"], metadata["version"]) == ("seg", "step1") and metadata["description"] == card["description"]
+    assert metadata["files"]["labels.txt"].decode().splitlines() == CLASS_NAMES
 
     images = pixels(2, (65, 65))
     expected = keras_probabilities(keras_model(model_dir, "best/ckpt-1"), images)
