@@ -131,7 +131,13 @@ def _representative_dataset(options: ConvertOptions, height: int, width: int) ->
     def generate():
         count = 0
         for images in options.calibration():
-            images = np.asarray(images, np.float32).reshape(-1, height, width, 3)
+            images = np.array(images, np.float32).reshape(-1, height, width, 3)
+            if count == 0 and options.input_dtype == "uint8":
+                # The calibrator records the range of the input fake-quant's output from
+                # the data: unless the pixels span all of 0..255 it differs from the
+                # fake-quant's, and a float QUANTIZE/DEQUANTIZE pair is left at the input.
+                # Two corner pixels of the first image make every calibration span it.
+                images[0, 0, 0], images[0, 0, -1] = 0.0, 255.0
             for image in images:
                 count += 1
                 yield [image[None]]
