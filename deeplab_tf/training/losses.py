@@ -19,6 +19,13 @@ def softmax_cross_entropy(labels, logits, ignore_label: int, class_weights=None,
     Returns:
       Scalar float32 loss; 0 when every pixel is ignored.
     """
+    return tf.math.divide_no_nan(*cross_entropy_sums(labels, logits, ignore_label, class_weights, top_k_fraction))
+
+
+def cross_entropy_sums(labels, logits, ignore_label: int, class_weights=None, top_k_fraction: float = 1.0):
+    """``(weighted loss sum, weight sum)`` of ``softmax_cross_entropy`` (same
+    arguments), whose ratio is the mean. Kept apart so that a distributed step
+    can divide by the weight sum of the global batch, not of one replica's."""
     labels = tf.cast(labels, tf.int32)
     if labels.shape.rank == 4:
         labels = tf.squeeze(labels, -1)
@@ -39,7 +46,7 @@ def softmax_cross_entropy(labels, logits, ignore_label: int, class_weights=None,
         k = tf.maximum(1, tf.cast(tf.cast(tf.size(losses), tf.float32) * top_k_fraction, tf.int32))
         losses, index = tf.math.top_k(losses, k=k)
         weights = tf.gather(weights, index)
-    return tf.math.divide_no_nan(tf.reduce_sum(losses), tf.reduce_sum(weights))
+    return tf.reduce_sum(losses), tf.reduce_sum(weights)
 
 
 def median_frequency_weights(pixel_counts) -> list[float]:

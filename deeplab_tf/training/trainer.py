@@ -23,8 +23,8 @@ from deeplab_tf.configs.base import ExperimentConfig, to_dict
 from deeplab_tf.data.pipeline import list_record_files, train_dataset
 from deeplab_tf.models import build_deeplab, get_backbone_spec
 from deeplab_tf.training import checkpoints
-from deeplab_tf.training.losses import softmax_cross_entropy
 from deeplab_tf.training.schedules import WarmupPolynomialDecay
+from deeplab_tf.training.step import make_train_step
 
 STRATEGIES = ("default", "mirrored", "multi_worker_mirrored", "tpu")
 
@@ -129,10 +129,6 @@ def _all_finite(model) -> bool:
     return bool(tf.reduce_all([tf.reduce_all(tf.math.is_finite(w)) for w in model.weights]))
 
 
-def _kernels(model):
-    return [w for w in model.trainable_weights if "kernel" in w.name]
-
-
 def train(
     config: ExperimentConfig,
     model_dir: str,
@@ -198,29 +194,16 @@ def train(
         return train_dataset(data, preprocessing, context, train_cfg.seed, deterministic, consumed)
 
     iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
-    kernels = _kernels(model)
-    replicas = strategy.num_replicas_in_sync
-
-    def step_fn(batch):
-        with tf.GradientTape() as tape:
-            logits = model(batch["image"], training=True)
-            loss = softmax_cross_entropy(
-                batch["label"], logits, data.ignore_label, train_cfg.class_weights, train_cfg.top_k_fraction
-            )
-            decay = train_cfg.weight_decay * tf.add_n([tf.nn.l2_loss(tf.cast(k, tf.float32)) for k in kernels])
-            total = (loss + decay) / replicas
-            if isinstance(optimizer, keras.mixed_precision.LossScaleOptimizer):
-                total = optimizer.get_scaled_loss(total)
-        grads = tape.gradient(total, model.trainable_variables)
-        if isinstance(optimizer, keras.mixed_precision.LossScaleOptimizer):
-            grads = optimizer.get_unscaled_gradients(grads)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
-        return loss
-
-    @tf.function(jit_compile=train_cfg.jit_compile and replicas == 1)
-    def train_step(batch):
-        losses = strategy.run(step_fn, args=(batch,))
-        return strategy.reduce(tf.distribute.ReduceOp.MEAN, losses, axis=None)
+    train_step = make_train_step(
+        model,
+        optimizer,
+        data.ignore_label,
+        train_cfg.class_weights,
+        train_cfg.jit_compile,
+        top_k_fraction=train_cfg.top_k_fraction,
+        weight_decay=train_cfg.weight_decay,
+        strategy=strategy,
+    )
 
     writer = tf.summary.create_file_writer(os.path.join(model_dir, "train")) if chief else tf.summary.create_noop_writer()
     last_stop = stop_at_step if stop_at_step is not None else train_cfg.train_steps
@@ -228,7 +211,8 @@ def train(
     loss_value, rate, window_start, window_steps = float("nan"), 0.0, time.perf_counter(), 0
     with _Stop() as stop, writer.as_default():
         while step < last_stop:
-            loss_value = float(train_step(next(iterator)))
+            batch = next(iterator)
+            loss_value = float(train_step(batch["image"], batch["label"]))
             if not math.isfinite(loss_value):
                 raise NonFiniteLossError(
                     f"loss became {loss_value} at step {step + 1}; stopped without saving, the last good "
