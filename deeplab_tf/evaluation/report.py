@@ -150,6 +150,38 @@ def legend(entries: Sequence[tuple[str, Color]], scale: float = 0.45) -> np.ndar
     return panel
 
 
+def blend(image: np.ndarray, mask: np.ndarray, colormap: Sequence[Color], alpha: float = 0.5) -> np.ndarray:
+    """Class colours blended over an RGB uint8 image [H, W, 3] (same size);
+    pixels whose id has no colour (e.g. ignore) keep the image's colour.
+
+    Raises:
+      ValueError: mask and image sizes differ.
+    """
+    image = np.asarray(image, np.uint8)
+    mask = np.asarray(mask)
+    if mask.ndim == 3 and mask.shape[-1] == 1:
+        mask = mask[..., 0]
+    if mask.shape[:2] != image.shape[:2]:
+        raise ValueError(f"mask {mask.shape[:2]} and image {image.shape[:2]} sizes differ")
+    colored = colorize(mask, colormap).astype(np.float32)
+    blended = image.astype(np.float32) * (1 - alpha) + colored * alpha
+    has_color = (mask >= 0) & (mask < len(colormap))
+    return np.where(has_color[..., None], np.round(blended), image).astype(np.uint8)
+
+
+def comparison_strip(
+    image: np.ndarray, label: np.ndarray, prediction: np.ndarray, colormap: Sequence[Color], alpha: float = 0.5, gap: int = 4
+) -> np.ndarray:
+    """image | ground truth | prediction side by side, the masks as colour
+    overlays (``blend``), separated by ``gap`` white columns: RGB uint8
+    [H, 3 * W + 2 * gap, 3]. Same-size inputs give same-size strips (TensorBoard
+    wants a batch of equal shapes), so there is no legend."""
+    image = np.asarray(image, np.uint8)
+    space = np.full((image.shape[0], gap, 3), 255, np.uint8)
+    panels = [image, space, blend(image, label, colormap, alpha), space, blend(image, prediction, colormap, alpha)]
+    return np.concatenate(panels, axis=1)
+
+
 def overlay(
     image: np.ndarray,
     mask: np.ndarray,
@@ -171,14 +203,8 @@ def overlay(
       with the legend panel on its right (white below the image if the legend
       is taller).
     """
-    image = np.asarray(image, np.uint8)
+    out = blend(image, mask, colormap, alpha)
     mask = np.asarray(mask)
-    if mask.shape[:2] != image.shape[:2]:
-        raise ValueError(f"mask {mask.shape[:2]} and image {image.shape[:2]} sizes differ")
-    colored = colorize(mask, colormap).astype(np.float32)
-    blended = image.astype(np.float32) * (1 - alpha) + colored * alpha
-    has_color = (mask >= 0) & (mask < len(colormap))
-    out = np.where(has_color[..., None], np.round(blended), image).astype(np.uint8)
     names = class_names or [f"class_{i}" for i in range(len(colormap))]
     present = [int(c) for c in np.unique(mask) if 0 <= c < len(colormap)]
     panel = legend([(names[c], colormap[c]) for c in present])

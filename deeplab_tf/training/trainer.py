@@ -16,6 +16,7 @@ import signal
 import tempfile
 import time
 
+import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
@@ -206,6 +207,7 @@ def train(
     )
 
     writer = tf.summary.create_file_writer(os.path.join(model_dir, "train")) if chief else tf.summary.create_noop_writer()
+    eval_writer = tf.summary.create_file_writer(os.path.join(model_dir, "eval")) if chief else None
     last_stop = stop_at_step if stop_at_step is not None else train_cfg.train_steps
     best = _load_best(model_dir)
     loss_value, rate, window_start, window_steps = float("nan"), 0.0, time.perf_counter(), 0
@@ -244,7 +246,7 @@ def train(
                     )
                 manager.save(checkpoint_number=step)
             if chief and _should_eval(train_cfg, step, at_checkpoint, last_stop):
-                best = _evaluate_and_keep_best(model, config, model_dir, step, best, writer)
+                best = _evaluate_and_keep_best(model, config, model_dir, step, best, eval_writer)
             if stop.requested:
                 print(f"stopped by signal at step {step}; checkpoint saved", flush=True)
                 break
@@ -309,7 +311,9 @@ def _load_best(model_dir: str) -> dict | None:
 
 
 def _evaluate_and_keep_best(model, config, model_dir, step, best, writer):
-    """Validates on data.eval_split (if it has records) and keeps the best checkpoint by mIoU."""
+    """Validates on data.eval_split (if it has records), writes mIoU and
+    prediction overlays to ``writer`` (model_dir/eval) and keeps the best
+    checkpoint by mIoU."""
     data = config.data
     try:
         list_record_files(data.data_dir, data.eval_split)
@@ -320,10 +324,14 @@ def _evaluate_and_keep_best(model, config, model_dir, step, best, writer):
 
     preprocessing = get_backbone_spec(config.model.backbone.name).preprocessing
     eval_size = data.eval_size or config.model.input_size
-    names, _ = class_names_and_colors(data.dataset, config.model.num_classes)
+    names, colors = class_names_and_colors(data.dataset, config.model.num_classes)
     result = evaluate(model, config.model, data, preprocessing, eval_size, class_names=names)
     miou = float(result["miou"])
-    tf.summary.scalar("val/miou", miou, step=step)
+    with writer.as_default():
+        tf.summary.scalar("val/miou", miou, step=step)
+        strips = prediction_strips(model, config, preprocessing, eval_size, colors)
+        tf.summary.image("val/predictions", strips, step=step, max_outputs=len(strips))
+    writer.flush()
     print(f"step {step}  val mIoU {miou:.4f}", flush=True)
     if best is None or miou > best["miou"]:
         best_manager = tf.train.CheckpointManager(
@@ -333,6 +341,29 @@ def _evaluate_and_keep_best(model, config, model_dir, step, best, writer):
         best = {"step": step, "miou": miou, "per_class_iou": result.get("per_class_iou")}
         checkpoints.write_json_atomic(os.path.join(model_dir, "best.json"), best)
     return best
+
+
+def prediction_strips(model, config, preprocessing, eval_size, colors, count: int = 3) -> np.ndarray:
+    """The first ``count`` validation images as ``report.comparison_strip``s
+    (image | ground truth | prediction, class colours), padded to ``eval_size``:
+    uint8 [count, H, 3 * W + gaps, 3]. The padding stays uncoloured."""
+    from deeplab_tf.data.pipeline import eval_dataset
+    from deeplab_tf.evaluation.evaluator import build_scaled_models, predict_logits
+    from deeplab_tf.evaluation.report import comparison_strip
+
+    models = build_scaled_models(model, config.model, eval_size, (1.0,))
+    mean, std = np.float32(preprocessing.mean), np.float32(preprocessing.std)
+    strips = []
+    for batch in eval_dataset(config.data, preprocessing, eval_size):
+        predictions = tf.argmax(predict_logits(models, batch["image"]), axis=-1).numpy()
+        pixels = np.clip(np.round(batch["image"].numpy() * std + mean), 0, 255).astype(np.uint8)
+        for i in range(len(predictions)):
+            height, width = int(batch["height"][i]), int(batch["width"][i])
+            predictions[i, height:], predictions[i, :, width:] = len(colors), len(colors)  # no colour
+            strips.append(comparison_strip(pixels[i], batch["label"][i].numpy(), predictions[i], colors))
+        if len(strips) >= count:
+            break
+    return np.stack(strips[:count])
 
 
 def config_for_run(config: ExperimentConfig, data_dir: str | None) -> ExperimentConfig:

@@ -156,3 +156,27 @@ def test_validation_keeps_the_best_checkpoint_with_class_names(records, tmp_path
     assert best["step"] == 2 and 0.0 <= best["miou"] <= 1.0
     assert list(best["per_class_iou"])[:2] == ["background", "disc"]  # names from the dataset registry
     assert checkpoints.latest_checkpoint(model_dir, "best").endswith("ckpt-2")
+    summaries = eval_summaries(model_dir)
+    assert summaries["val/miou"] == [(2, pytest.approx(best["miou"]))]
+    ((step, strips),) = summaries["val/predictions"]
+    assert step == 2 and len(strips) == 2  # both validation images: image | ground truth | prediction
+    for strip in strips:
+        assert strip.shape == (65, 3 * 65 + 2 * 4, 3)
+        assert (strip[:, 65:69] == 255).all()  # the white gap after the image
+        ground_truth = strip[:, 69:134]
+        assert (ground_truth[:2] == strip[:2, :65]).all()  # ignored rows stay uncoloured
+        assert (ground_truth[2:] != strip[2:, :65]).any(axis=-1).mean() > 0.9  # labelled ones are coloured
+
+
+def eval_summaries(model_dir):
+    """{tag: [(step, scalar or list of decoded RGB images)]} from model_dir/eval's events."""
+    folder = os.path.join(model_dir, "eval")
+    found = {}
+    for name in sorted(os.listdir(folder)):
+        for event in tf.compat.v1.train.summary_iterator(os.path.join(folder, name)):
+            for value in event.summary.value:
+                array = tf.make_ndarray(value.tensor)
+                if value.metadata.plugin_data.plugin_name == "images":  # width, height, PNG...
+                    array = [tf.io.decode_png(png).numpy() for png in array[2:]]
+                found.setdefault(value.tag, []).append((event.step, array if isinstance(array, list) else float(array)))
+    return found
