@@ -2,12 +2,19 @@
 
     deeplab-bench data --data_dir=DIR [--crop=360,480] [--batch_size=8] [--experiment=deeplabv3plus_mnv2_camvid] [--json]
 
+    deeplab-bench train --experiment=NAME [--smoke] [--batch_size=N] [--input_size=H,W] [--mixed_precision=bfloat16]
+        [--qat] [--train_steps=5] [--warmup_steps=3] [--config=key=value ...] [--json]
+
     deeplab-bench tflite --model=FILE[,FILE...] [--threads=1,2,4] [--runs=30] [--warmup=5] [--json]
 
 ``tflite`` times .tflite files in the LiteRT interpreter (each thread count with
 and without XNNPACK, a fresh process per configuration: median, p90, peak RSS)
 and reports size, op histogram and the XNNPACK-delegated fraction; several
 models are measured side by side in one run (deeplab_tf/export/benchmark.py).
+
+``train`` times the project's training step (the one deeplab-train runs) on
+a synthetic in-memory batch: images/s from the median step time after
+warm-up (deeplab_tf/training/benchmark.py).
 
 ``data`` times the training input pipeline alone (images/s after warm-up)
 and, in the same run, one training step of the experiment's model at the same
@@ -33,19 +40,27 @@ flags.DEFINE_string("experiment", "deeplabv3plus_mnv2_camvid", "Experiment whose
 flags.DEFINE_integer("batches", 30, "Batches to time (after warm-up).")
 flags.DEFINE_integer("train_steps", 5, "Training steps to time (after warm-up); 0 skips the step.")
 flags.DEFINE_bool("json", False, "Print JSON.")
+flags.DEFINE_bool("smoke", False, "train: use the experiment's tiny smoke variant.")
+flags.DEFINE_multi_string("config", [], "train: override a config field, dotted.key=value (repeatable).")
+flags.DEFINE_string("input_size", None, "train: H,W of the model and batch (default: the experiment's).")
+flags.DEFINE_string("mixed_precision", None, "train: none, bfloat16 or float16 (default: the experiment's).")
+flags.DEFINE_bool("qat", False, "train: time the quantization-aware copy of the model.")
+flags.DEFINE_integer("warmup_steps", 3, "train: untimed steps first (the first traces the graph).")
 flags.DEFINE_list("model", [], "tflite: .tflite file(s) to time, comma-separated.")
 flags.DEFINE_list("threads", ["1", "2", "4"], "tflite: interpreter thread counts.")
 flags.DEFINE_integer("runs", 30, "tflite: timed invocations per configuration.", lower_bound=1)
 flags.DEFINE_integer("warmup", 5, "tflite: untimed invocations first.", lower_bound=0)
 
-COMMANDS = ("data", "tflite")
+COMMANDS = ("data", "train", "tflite")
 
 
-def _parse_size(text: str) -> tuple[int, int]:
+def _parse_size(text: str, flag: str = "--crop") -> tuple[int, int]:
     try:
         height, width = (int(v) for v in text.replace("x", ",").split(","))
     except ValueError:
-        raise ValueError(f"--crop takes H,W (two integers), got {text!r}") from None
+        raise ValueError(f"{flag} takes H,W (two integers), got {text!r}") from None
+    if height < 1 or width < 1:
+        raise ValueError(f"{flag} takes two positive integers H,W, got {text!r}")
     return height, width
 
 
@@ -58,24 +73,6 @@ def bench_pipeline(dataset, batches: int, batch_size: int, warmup: int = 5) -> f
     for _ in range(batches):
         next(iterator)
     return batches * batch_size / (time.perf_counter() - start)
-
-
-def bench_train_step(config, batch, steps: int, warmup: int = 2) -> float:
-    """Images per second of the experiment's training step on a fixed batch."""
-    import tf_keras as keras
-
-    from deeplab_tf.models import build_deeplab
-    from deeplab_tf.training.step import make_train_step
-
-    model = build_deeplab(config.model)
-    step = make_train_step(model, keras.optimizers.SGD(0.01, momentum=0.9), config.data.ignore_label)
-    images, labels = batch["image"], batch["label"]
-    for _ in range(warmup):
-        step(images, labels).numpy()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step(images, labels).numpy()
-    return steps * int(images.shape[0]) / (time.perf_counter() - start)
 
 
 def bench_data() -> dict:
@@ -97,14 +94,30 @@ def bench_data() -> dict:
         "pipeline_images_per_second": round(bench_pipeline(dataset, FLAGS.batches, FLAGS.batch_size), 2),
     }
     if FLAGS.train_steps:
-        batch = next(iter(dataset))
-        step_rate = bench_train_step(config, batch, FLAGS.train_steps)
+        from deeplab_tf.training.benchmark import benchmark_train_step
+
+        step_rate = benchmark_train_step(config, FLAGS.train_steps, warmup_steps=2)["images_per_second"]
         result.update(
             experiment=config.name,
             train_step_images_per_second=round(step_rate, 2),
             pipeline_to_step_ratio=round(result["pipeline_images_per_second"] / step_rate, 2),
         )
     return result
+
+
+def bench_train() -> dict:
+    from deeplab_tf.cli.common import experiment_from_flags
+    from deeplab_tf.training.benchmark import benchmark_train_step
+
+    extra = {}
+    if FLAGS["batch_size"].present:
+        extra["data.batch_size"] = FLAGS.batch_size
+    if FLAGS.input_size:
+        extra["model.input_size"] = extra["data.crop_size"] = _parse_size(FLAGS.input_size, "--input_size")
+    if FLAGS.mixed_precision:
+        extra["train.mixed_precision"] = FLAGS.mixed_precision
+    config = experiment_from_flags(extra)
+    return benchmark_train_step(config, FLAGS.train_steps, FLAGS.warmup_steps, qat=FLAGS.qat)
 
 
 def bench_tflite() -> None:
@@ -130,9 +143,13 @@ def main(argv):
         raise ValueError(f"deeplab-bench needs a command: one of {', '.join(COMMANDS)}")
     if argv[1] == "tflite":
         return bench_tflite()
-    result = bench_data()
+    result = bench_train() if argv[1] == "train" else bench_data()
     if FLAGS.json:
         print(json.dumps(result, indent=2))
+    elif argv[1] == "train":
+        from deeplab_tf.training.benchmark import format_train_benchmark
+
+        print(format_train_benchmark(result))
     else:
         for key, value in result.items():
             print(f"{key:32s} {value}")
