@@ -4,6 +4,15 @@
         [--train_steps=N] [--batch_size=N] [--crop_size=H,W] [--learning_rate=X] [--config=key=value ...] \\
         [--strategy=default|mirrored|multi_worker_mirrored|tpu] [--mixed_precision=none|bfloat16|float16]
 
+Quantization-aware fine-tuning of a trained float model (then deeplab-export --quantization=int8_qat):
+
+    deeplab-train --experiment=deeplabv3plus_mnv2_camvid --qat_from=runs/camvid --model_dir=runs/camvid_qat \
+        --data_dir=records/camvid [--train_steps=N] [--learning_rate=X] [--config=quant.calibration_batches=N]
+
+starts from the float run's best (else latest) checkpoint, calibrates activation ranges on training
+batches, then trains quant.train_steps steps at quant.learning_rate (--train_steps / --learning_rate set
+those) at the fixed size model.input_size (= data.crop_size).
+
 Any config field can be set with --config=dotted.key=value; --flagfile=FILE works.
 """
 
@@ -26,15 +35,17 @@ flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker_m
 flags.DEFINE_string("tpu", "", "TPU address for --strategy=tpu.")
 flags.DEFINE_integer("stop_at_step", None, "Stop with a checkpoint at this step (time-boxed runs).")
 flags.DEFINE_bool("deterministic_ops", False, "tf.config.experimental.enable_op_determinism().")
+flags.DEFINE_string("qat_from", None, "A float run's model_dir: fine-tune it quantization-aware into --model_dir.")
 flags.mark_flag_as_required("model_dir")
 
 
 def overrides_from_flags() -> dict:
+    schedule = "quant" if FLAGS.qat_from else "train"  # what --train_steps / --learning_rate set
     extra = {
         "data.data_dir": FLAGS.data_dir,
-        "train.train_steps": FLAGS.train_steps,
+        f"{schedule}.train_steps": FLAGS.train_steps,
         "data.batch_size": FLAGS.batch_size,
-        "train.learning_rate": FLAGS.learning_rate,
+        f"{schedule}.learning_rate": FLAGS.learning_rate,
         "train.mixed_precision": FLAGS.mixed_precision,
     }
     if FLAGS.crop_size:
@@ -52,7 +63,13 @@ def main(argv):
     config = experiment_from_flags(overrides_from_flags())
     if FLAGS.deterministic_ops:
         tf.config.experimental.enable_op_determinism()
-    result = train(config, FLAGS.model_dir, get_strategy(FLAGS.strategy, FLAGS.tpu), stop_at_step=FLAGS.stop_at_step)
+    result = train(
+        config,
+        FLAGS.model_dir,
+        get_strategy(FLAGS.strategy, FLAGS.tpu),
+        stop_at_step=FLAGS.stop_at_step,
+        qat_from=FLAGS.qat_from,
+    )
     if result["stopped_by_signal"]:
         print(f"stopped at step {result['step']} (checkpoint saved); run the same command to resume")
         raise SystemExit(143)  # 128 + SIGTERM, so that scripts do not go on as if training had finished

@@ -1,7 +1,8 @@
 """What a model_dir holds, and how to read it back.
 
     model_dir/
-      experiment.json        the full ExperimentConfig the run was started with
+      experiment.json        the full ExperimentConfig the run was started with; a QAT
+                             fine-tuning's also has "qat": {"float_model_dir", "float_checkpoint"}
       ckpt/ckpt-N.*          last K training checkpoints (model, optimizer, step)
       best/ckpt-N.*          the checkpoint with the best validation mIoU
       best.json              its step and metrics
@@ -18,6 +19,7 @@ import tensorflow as tf
 from deeplab_tf.configs.base import ExperimentConfig, from_dict, to_dict
 
 EXPERIMENT_FILE = "experiment.json"
+QAT_KEY = "qat"
 
 
 def write_json_atomic(path: str, data) -> None:
@@ -29,9 +31,21 @@ def write_json_atomic(path: str, data) -> None:
     os.replace(temp, path)
 
 
-def save_experiment(model_dir: str, config: ExperimentConfig) -> None:
+def save_experiment(model_dir: str, config: ExperimentConfig, qat_origin: dict | None = None) -> None:
+    """Writes experiment.json; ``qat_origin`` marks a QAT fine-tuning (of which float model)."""
     os.makedirs(model_dir, exist_ok=True)
-    write_json_atomic(os.path.join(model_dir, EXPERIMENT_FILE), to_dict(config))
+    data = to_dict(config)
+    if qat_origin is not None:
+        data[QAT_KEY] = qat_origin
+    write_json_atomic(os.path.join(model_dir, EXPERIMENT_FILE), data)
+
+
+def _read_experiment_json(model_dir: str) -> dict:
+    path = os.path.join(model_dir, EXPERIMENT_FILE)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{model_dir} is not a model_dir of deeplab-train: it has no {EXPERIMENT_FILE}")
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
 
 
 def load_experiment(model_dir: str) -> ExperimentConfig:
@@ -40,11 +54,19 @@ def load_experiment(model_dir: str) -> ExperimentConfig:
     Raises:
       FileNotFoundError: ``model_dir`` holds no experiment.json.
     """
-    path = os.path.join(model_dir, EXPERIMENT_FILE)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{model_dir} is not a model_dir of deeplab-train: it has no {EXPERIMENT_FILE}")
-    with open(path, encoding="utf-8") as handle:
-        return from_dict(ExperimentConfig, json.load(handle))
+    data = _read_experiment_json(model_dir)
+    data.pop(QAT_KEY, None)
+    return from_dict(ExperimentConfig, data)
+
+
+def load_qat_origin(model_dir: str) -> dict | None:
+    """The "qat" section of a QAT fine-tuning's experiment.json (float_model_dir,
+    float_checkpoint); None for a float run.
+
+    Raises:
+      FileNotFoundError: ``model_dir`` holds no experiment.json.
+    """
+    return _read_experiment_json(model_dir).get(QAT_KEY)
 
 
 def latest_checkpoint(model_dir: str, which: str = "ckpt") -> str | None:

@@ -70,14 +70,21 @@ def set_mixed_precision(mode: str) -> None:
     keras.mixed_precision.set_global_policy(policies[mode])
 
 
-def check_model_dir(model_dir: str, config: ExperimentConfig) -> None:
+def check_model_dir(model_dir: str, config: ExperimentConfig, qat: bool = False) -> None:
     """Refuses a model_dir that belongs to another model; nothing is overwritten.
 
     Raises:
-      ValueError: the saved experiment's model differs (architecture, classes, size).
+      ValueError: the saved experiment's model differs (architecture, classes, size),
+        or float training would resume a QAT fine-tuning.
     """
     if not os.path.exists(os.path.join(model_dir, checkpoints.EXPERIMENT_FILE)):
         return
+    origin = checkpoints.load_qat_origin(model_dir)
+    if origin is not None and not qat:
+        raise ValueError(
+            f"model_dir {model_dir} holds QAT of {origin['float_model_dir']}; resume it with "
+            f"--qat_from={origin['float_model_dir']}"
+        )
     saved = checkpoints.load_experiment(model_dir)
     if saved.model != config.model:
         old, new = to_dict(saved.model), to_dict(config.model)
@@ -117,7 +124,7 @@ def _random_generators(model) -> dict:
     resumed run would draw other dropout masks."""
     generators = {}
     for layer in model.layers:
-        rng = getattr(layer, "_random_generator", None)
+        rng = getattr(getattr(layer, "layer", layer), "_random_generator", None)  # also inside a QAT wrapper
         if rng is None:
             continue
         rng._maybe_init()
@@ -127,7 +134,8 @@ def _random_generators(model) -> dict:
 
 
 def _all_finite(model) -> bool:
-    return bool(tf.reduce_all([tf.reduce_all(tf.math.is_finite(w)) for w in model.weights]))
+    floats = [w for w in model.weights if w.dtype.is_floating]  # not a QAT model's int32 step counters
+    return bool(tf.reduce_all([tf.reduce_all(tf.math.is_finite(w)) for w in floats]))
 
 
 def train(
@@ -136,6 +144,7 @@ def train(
     strategy: tf.distribute.Strategy | None = None,
     deterministic: bool = True,
     stop_at_step: int | None = None,
+    qat_from: str | None = None,
 ) -> dict:
     """Trains ``config`` into ``model_dir``, resuming from its last checkpoint.
 
@@ -146,31 +155,44 @@ def train(
       deterministic: deterministic input order (needed for exact resume).
       stop_at_step: stop (with a checkpoint) at this step, before train_steps;
         for tests and time-boxed runs.
+      qat_from: a float run's model_dir: fine-tune its model quantization-aware
+        instead (``deeplab_tf.quantization.finetune``: quant.train_steps and
+        quant.learning_rate, activation ranges calibrated on training batches first).
 
     Returns:
       ``{"step", "loss", "images_per_second", "best"}``.
 
     Raises:
-      ValueError: model_dir of another model, bad config.
-      FileNotFoundError: no training records.
+      ValueError: model_dir of another model, bad config, qat_from of another architecture.
+      FileNotFoundError: no training records; qat_from without experiment.json or checkpoint.
       NonFiniteLossError: NaN/Inf loss (the last good checkpoint stays).
     """
     strategy = strategy or tf.distribute.get_strategy()
     config = resolve_class_weights(config)
+    qat_origin = None
+    if qat_from is not None:
+        from deeplab_tf.quantization import finetune
+
+        config = finetune.qat_experiment(config)
+        qat_origin = finetune.check_qat_model_dir(model_dir, finetune.check_float_model_dir(qat_from, config))
     train_cfg, data = config.train, config.data
-    check_model_dir(model_dir, config)
+    check_model_dir(model_dir, config, qat=qat_origin is not None)
     list_record_files(data.data_dir, data.train_split)  # fail early, before building anything
     set_mixed_precision(train_cfg.mixed_precision)
     chief = _is_chief(strategy)
     os.makedirs(model_dir, exist_ok=True)
     if chief:
-        checkpoints.save_experiment(model_dir, config)
+        checkpoints.save_experiment(model_dir, config, qat_origin)
     ckpt_dir = os.path.join(model_dir, "ckpt") if chief else tempfile.mkdtemp(prefix="deeplab-worker-ckpt-")
 
     keras.utils.set_random_seed(train_cfg.seed)
     keras.backend.experimental.enable_tf_random_generator()
     with strategy.scope():
-        model = build_deeplab(config.model)
+        if qat_origin is None:
+            model = build_deeplab(config.model)
+        else:  # float weights, unless a QAT checkpoint is about to replace them
+            resuming = tf.train.latest_checkpoint(ckpt_dir) is not None
+            model = finetune.build_qat_model(config, None if resuming else qat_origin["float_checkpoint"])
         rng = _random_generators(model)
         schedule = WarmupPolynomialDecay(
             train_cfg.learning_rate, train_cfg.train_steps, train_cfg.warmup_steps, train_cfg.decay_power
@@ -185,6 +207,8 @@ def train(
                 checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
             except (AssertionError, ValueError) as error:
                 raise ValueError(f"checkpoint {manager.latest_checkpoint} does not fit this model: {error}") from None
+        elif qat_origin is not None:
+            finetune.calibrate_on_training_data(model, config)
     step = int(optimizer.iterations.numpy())
     start_step = step
 

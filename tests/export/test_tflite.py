@@ -4,6 +4,7 @@ and run under XNNPACK; float graphs use GPU-delegate ops only."""
 
 import dataclasses
 import functools
+import re
 
 import numpy as np
 import pytest
@@ -25,23 +26,32 @@ from deeplab_tf.export.inspect import (
 from deeplab_tf.export.tflite import INPUT_DTYPES, OUTPUTS, QUANTIZATIONS, ConvertOptions, convert
 from deeplab_tf.export.tracing import native_ops
 from deeplab_tf.models import build_deeplab, get_backbone_spec
-from deeplab_tf.quantization import quantize_model
+from deeplab_tf.quantization import calibrate, quantize_model
 
 V3PLUS, V3 = "deeplabv3plus_mnv2_synthetic", "deeplabv3_mnv2_pascal"
 SIZE = (65, 65)
 CONVS = ("CONV_2D", "DEPTHWISE_CONV_2D")
 
-# Measured on a random network with live activations (below), 3 synthetic 65x65 scenes:
+# Measured on a random network with live activations (below), 3 synthetic 65x65 scenes;
+# every mode against the float Keras model, but int8_qat against the QAT Keras model it converts.
 # max |p_tflite - p_keras| of the class probabilities: none 5e-6, fp16 5.5e-3, dynamic 0.17.
 MAX_PROB_DIFF = {"none": 1e-4, "fp16": 1e-2, "dynamic": 0.3}
-# mean |p_tflite - p_keras|: none 3e-7, fp16 7e-4, dynamic 0.012, int8_ptq 0.028, int8_qat 0.0025.
-MEAN_PROB_DIFF = {"none": 1e-5, "fp16": 2e-3, "dynamic": 0.03, "int8_ptq": 0.05, "int8_qat": 0.01}
+# mean |p_tflite - p_keras|: none 3e-7, fp16 7e-4, dynamic 0.012, int8_ptq 0.028, int8_qat 0.012-0.013.
+MEAN_PROB_DIFF = {"none": 1e-5, "fp16": 2e-3, "dynamic": 0.03, "int8_ptq": 0.05, "int8_qat": 0.02}
 # Fraction of pixels with the Keras model's class: over all pixels (measured: 1.0,
-# 0.995, 0.95, 0.81, 0.996) and over pixels where the Keras model is decided, its
-# top-2 probabilities 0.2 apart (1.0, 1.0, 0.9995, 0.93, 0.9998). A random network
+# 0.995, 0.95, 0.81, 0.943-0.948) and over pixels where the Keras model is decided, its
+# top-2 probabilities 0.2 apart (1.0, 1.0, 0.9995, 0.93, 0.9985-0.9993). A random network
 # is much less robust to int8 noise than a trained one: its near-ties flip.
-MIN_AGREEMENT = {"none": 0.999, "fp16": 0.99, "dynamic": 0.93, "int8_ptq": 0.75, "int8_qat": 0.95}
-MIN_DECIDED_AGREEMENT = {"none": 0.999, "fp16": 0.999, "dynamic": 0.99, "int8_ptq": 0.9, "int8_qat": 0.98}
+# int8_qat: op by op the int8 graph computes the QAT model to within one rounding step
+# (test_int8_qat_graph_computes_the_qat_model_op_by_op), yet end to end it agrees on only
+# ~0.945 of the pixels, because this random QAT model is chaotic under rounding: moving
+# 1% of its input values by one quantization step changes its own class on 4.5% of the
+# pixels (mean |dp| 0.011; 0.1% of them: 3%), where the float model changes 0.1%. The
+# int8 graph's rare one-step rounding differences (0.05-0.7% of each tensor's values:
+# integer vs float accumulation, ties) are such perturbations. A trained model is far
+# less sensitive (figures in test_int8_qat_graph_computes_the_qat_model_op_by_op).
+MIN_AGREEMENT = {"none": 0.999, "fp16": 0.99, "dynamic": 0.93, "int8_ptq": 0.75, "int8_qat": 0.93}
+MIN_DECIDED_AGREEMENT = {"none": 0.999, "fp16": 0.999, "dynamic": 0.99, "int8_ptq": 0.9, "int8_qat": 0.995}
 DECIDED_MARGIN = 0.2
 
 
@@ -115,32 +125,15 @@ def float_model(name, output_stride=16, size=SIZE):
     return model
 
 
-def settle_ranges(qat, model, inputs):
-    """Sets the QAT model's activation ranges to the float model's on ``inputs``.
-
-    tfmot starts them at [-6, 6] and moves them by an EMA of 0.999 per training
-    step, so a few steps leave them there; this is what many steps converge to.
-    """
-    wrappers = {layer.layer.name: layer for layer in qat.layers if hasattr(layer, "layer")}
-    observed = {
-        name: [w for w in wrapper.weights if w.name.split("/")[-1].startswith(("output_m", "post_activation_m"))]
-        for name, wrapper in wrappers.items()
-    }
-    observed = {name: variables for name, variables in observed.items() if variables}
-    probe = keras.Model(model.input, [model.get_layer(name).output for name in observed])
-    for variables, values in zip(observed.values(), probe(inputs), strict=True):
-        for variable in variables:
-            low = "_min" in variable.name
-            variable.assign(min(0.0, float(tf.reduce_min(values))) if low else max(0.0, float(tf.reduce_max(values))))
-    assert observed, "no activation quantizers found"
-
-
 @functools.cache
 def qat_model(name, output_stride=16, size=SIZE):
+    """The float model's QAT copy, its activation ranges calibrated on the sample images
+    in inference mode: it is converted without fine-tuning, and its random batch-norm
+    statistics are far from any batch's (tfmot starts the ranges at [-6, 6])."""
     model = float_model(name, output_stride, size)
     normalized_range = normalize(np.array([0, 255], np.uint8)[:, None], name)
     qat = quantize_model(model, input_range=(normalized_range.min(), normalized_range.max()))
-    settle_ranges(qat, model, normalize(sample_images(size), name))
+    assert len(calibrate(qat, [normalize(sample_images(size), name)], training=False)) > 50
     return qat
 
 
@@ -230,8 +223,8 @@ def test_an_int8_export_with_float_tensors_is_refused():
 def test_each_mode_runs_in_litert_and_agrees_with_keras(quantization, input_dtype, output):
     int8 = quantization in ("int8_ptq", "int8_qat")
     tflite_bytes = exported(V3PLUS, quantization, input_dtype, output)
-    # QAT is held to the QAT Keras model it converts (see the xfail test below for
-    # the float model); every other mode to the float model.
+    # QAT is held to the QAT Keras model it converts (see the next tests for the
+    # float model and op by op); every other mode to the float model.
     model = qat_model(V3PLUS) if quantization == "int8_qat" else float_model(V3PLUS)
     pixels = images(3, start=200)
     expected = keras_probabilities(model, V3PLUS, pixels)
@@ -258,16 +251,79 @@ def test_each_mode_runs_in_litert_and_agrees_with_keras(quantization, input_dtyp
     check_agreement(got.argmax(-1), expected, quantization)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tfmot's quantize_apply reorders Concatenate inputs (tensorflow/model-optimization#1061, #1179): "
-    "the QAT model's aspp_concat puts the pooling branch first, so it no longer computes the float model",
-)
 def test_qat_export_agrees_with_the_float_model():
     pixels = images(3, start=200)
     expected = keras_probabilities(float_model(V3PLUS), V3PLUS, pixels)
     got = tflite_outputs(exported(V3PLUS, "int8_qat", "uint8", "mask"), V3PLUS, pixels, "uint8")
     check_agreement(got, expected, "int8_ptq")  # held to the PTQ bar
+
+
+def int8_activations(tflite_bytes, image, qat):
+    """``{QAT layer name: (dequantized int8 tensor, step)}`` of one run of the graph.
+
+    A tensor is named after the ops fused into its producer, the first being the
+    layer whose output it is ("model/quant_<layer>/..."); when several tensors carry
+    a layer's name, the last (its consumers' input). The first op's output is the
+    model input's quantization. Conv filters are left out.
+    """
+    interpreter = Interpreter(model_content=tflite_bytes, experimental_preserve_all_tensors=True)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], image[None])
+    interpreter.invoke()
+    graph = interpreter._get_ops_details()
+    filters = {op["inputs"][1] for op in graph if op["op_name"] in CONVS}
+    layers = {layer.name for layer in qat.layers}
+    found = {}
+    for tensor in interpreter.get_tensor_details():
+        match = re.match(r"[^/;]+/([^/;]+)/", tensor["name"])
+        if tensor["dtype"] == np.int8 and tensor["index"] not in filters and match and match.group(1) in layers:
+            found[match.group(1)] = tensor
+    (input_layer,) = [layer.name for layer in qat.layers if type(layer).__name__ == "QuantizeLayer"]
+    found[input_layer] = [t for t in interpreter.get_tensor_details() if t["index"] == graph[0]["outputs"][0]][0]
+    return {
+        name: ((interpreter.get_tensor(t["index"]).astype(np.float32) - t["quantization"][1]) * t["quantization"][0],
+               t["quantization"][0])
+        for name, t in found.items()
+    }
+
+
+def has_own_range(layer):
+    """A layer that fake-quantizes its output (the int8 graph then has that range for it)."""
+    activations = getattr(layer, "_quantize_activations", [])
+    return bool(getattr(layer, "_output_quantizers", None)) or any(a._should_post_quantize() for a in activations)
+
+
+@pytest.mark.parametrize("name", [V3PLUS, V3])
+def test_int8_qat_graph_computes_the_qat_model_op_by_op(name):
+    # Each QAT layer is run on the int8 graph's own (dequantized) inputs; its output
+    # must be the graph's int8 tensor to within one step, and exactly so almost
+    # everywhere. This is what "QAT simulates the int8 graph" means, free of the
+    # end-to-end amplification of a random model (see MIN_AGREEMENT). Measured on
+    # v3+: at most 1 step anywhere, 0-0.7% of a tensor's values one step off, 0.07%
+    # of all values; tfmot's own UpSampling2D config gave aspp_project_relu (the
+    # producer of a resize) the resize's range in the int8 graph: 11% off, up to 2.7
+    # steps. Left out: the input quantization, where TFLite rounds ties away from
+    # zero and TensorFlow's fake-quant rounds them up: every normalized pixel is a
+    # tie ((p - 127.5) / 127.5 lies halfway between steps of 2/255 around 0), and a
+    # third of them end a step apart; and layers without a range of their own
+    # (resizes, Concatenate inputs), whose values the next range requantizes.
+    qat = qat_model(name)
+    tflite_bytes = exported(name, "int8_qat", "float32", "scores")
+    compared, off = 0, 0
+    for image in normalize(images(2, start=200), name):
+        tensors = int8_activations(tflite_bytes, image, qat)
+        computed = {}
+        for layer in qat.layers[1:]:
+            sources = [src.name for src in tf.nest.flatten(layer.inbound_nodes[0].inbound_layers)]
+            inputs = [tensors[s][0] if s in tensors else computed[s] for s in sources] if sources[0] != "image" else [image[None]]
+            computed[layer.name] = layer(inputs if len(inputs) > 1 else inputs[0], training=False).numpy()
+            if layer.name in tensors and has_own_range(layer) and not type(layer).__name__ == "QuantizeLayer":
+                got, step = tensors[layer.name]
+                error = np.abs(got - computed[layer.name]) / step
+                assert error.max() < 1.01, (layer.name, error.max())
+                assert np.mean(error > 0.5) < 0.01 or np.sum(error > 0.5) <= 1, (layer.name, np.mean(error > 0.5))
+                compared, off = compared + error.size, off + np.sum(error > 0.5)
+    assert compared > 100_000 and off / compared < 0.002
 
 
 @pytest.mark.parametrize("output", OUTPUTS)

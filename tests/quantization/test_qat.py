@@ -8,8 +8,19 @@ from ai_edge_litert.interpreter import Interpreter
 from deeplab_tf.configs import BackboneConfig
 from deeplab_tf.models.activations import HardSigmoid, HardSwish
 from deeplab_tf.models.backbones import build_backbone
-from deeplab_tf.quantization import quantize_model, unsupported_layers
-from deeplab_tf.quantization.qat import HardSigmoidQuantizeConfig, OutputQuantizeConfig
+from deeplab_tf.quantization import (
+    calibrate,
+    copy_float_weights,
+    fake_quant_disabled,
+    quantize_model,
+    unsupported_layers,
+)
+from deeplab_tf.quantization.qat import (
+    HardSigmoidQuantizeConfig,
+    OutputQuantizeConfig,
+    ResizeQuantizeConfig,
+    input_order_mismatches,
+)
 
 
 def randomize(model, seed=0):
@@ -90,3 +101,86 @@ def test_unsupported_layers_are_listed_and_rejected():
     assert unsupported_layers(model) == ["double (Lambda)", "lonely_bn (BatchNormalization)"]
     with pytest.raises(ValueError, match="double"):
         quantize_model(model)
+
+
+def test_quantize_apply_input_order_bug_is_worked_around():
+    # tensorflow/model-optimization#1179: a Concatenate whose first input is
+    # declared after its second gets its inputs swapped by plain quantize_apply.
+    first = keras.Input((8,), name="first")
+    second = keras.Input((4,), name="second")
+    dense = keras.layers.Dense(6, name="dense")(first)
+    model = keras.Model([first, second], keras.layers.Concatenate(name="concat")([second, dense]))
+    plain = tfmot.quantization.keras.quantize_model(model)
+    assert input_order_mismatches(plain, model), "tfmot fixed #1179: drop qat._order_keeping_layer_lookup"
+    qat = quantize_model(model)
+    assert input_order_mismatches(qat, model) == []
+    inputs = [np.random.RandomState(0).uniform(-1, 1, (2, 8)), np.random.RandomState(1).uniform(-1, 1, (2, 4))]
+    with fake_quant_disabled(qat):
+        np.testing.assert_allclose(qat(inputs, training=False), model(inputs), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("experiment", ["deeplabv3plus_mnv2_synthetic", "deeplabv3_mnv2_pascal"])
+def test_qat_copy_computes_the_float_model_with_fake_quant_disabled(experiment):
+    # What catches a permuted Concatenate input (aspp_concat got the pooling branch
+    # first, #1061) or a weight copied to the wrong layer: without fake quantization
+    # the copy must compute exactly the float model.
+    from deeplab_tf.configs import get_experiment
+    from deeplab_tf.models import build_deeplab
+
+    model = build_deeplab(get_experiment(experiment, smoke=True).model)
+    randomize(model)
+    qat = quantize_model(model, input_range=(-1.0, 1.0))
+    assert input_order_mismatches(qat, model) == []
+    images = np.random.RandomState(1).uniform(-1, 1, (2, *model.input_shape[1:])).astype("float32")
+    expected = model(images, training=False).numpy()
+    with fake_quant_disabled(qat):
+        np.testing.assert_allclose(qat(images, training=False).numpy(), expected, rtol=1e-5, atol=1e-5)
+    assert not np.allclose(qat(images, training=False).numpy(), expected, atol=1e-3)  # quantization is back on
+    # Upsampling has no range of its own (TFLite's int8 resize keeps its input's scale).
+    upsample = [layer for layer in qat.layers if isinstance(getattr(layer, "layer", None), keras.layers.UpSampling2D)]
+    assert upsample and all(isinstance(layer.quantize_config, ResizeQuantizeConfig) for layer in upsample)
+    assert not any(layer._output_quantizers for layer in upsample)
+
+
+def test_calibrate_sets_each_range_to_the_mean_batch_range_of_its_float_tensor():
+    inputs = keras.Input((6, 6, 3), name="image")
+    x = keras.layers.Conv2D(4, 3, padding="same", use_bias=False, name="conv")(inputs)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    x = keras.layers.ReLU(name="relu")(x)
+    model = keras.Model(inputs, keras.layers.Conv2D(2, 1, name="head")(x))
+    randomize(model)
+    qat = quantize_model(model, input_range=(-1.0, 1.0))
+    batches = [np.random.RandomState(i).uniform(-1, 1, (2, 6, 6, 3)).astype("float32") * (i + 1) for i in range(3)]
+    ranges = calibrate(qat, batches)
+    assert sorted(ranges) == ["quant_head/post_activation", "quant_relu/output"]
+    bn = [layer.layer for layer in qat.layers if getattr(layer, "layer", None) is not None and layer.layer.name == "bn"][0]
+    np.testing.assert_array_equal(bn.moving_variance.numpy(), model.get_layer("bn").moving_variance.numpy())  # restored
+    for name, layer in (("quant_relu/output", "relu"), ("quant_head/post_activation", "head")):
+        probe = keras.Model(model.input, model.get_layer(layer).output)
+        values = [probe(batch, training=True).numpy() for batch in batches]  # batch-norm batch statistics
+        expected = (np.mean([min(0, v.min()) for v in values]), np.mean([max(0, v.max()) for v in values]))
+        np.testing.assert_allclose(ranges[name], expected, rtol=1e-5)
+        low, high = (w.numpy() for w in qat.weights if w.name.startswith(name + "_m"))
+        np.testing.assert_allclose((low, high), expected, rtol=1e-5)
+    quantize_layer = [layer for layer in qat.layers if type(layer).__name__ == "QuantizeLayer"][0]
+    assert [float(v.numpy()) for v in quantize_layer.quantizer_vars.values()] == [-1.0, 1.0]  # kept
+    with pytest.raises(ValueError, match="no batches"):
+        calibrate(qat, [])
+
+
+def test_weights_are_matched_by_layer_name_and_mismatches_listed():
+    def build(filters, name):
+        inputs = keras.Input((6, 6, 3), name="image")
+        x = keras.layers.Conv2D(filters, 3, name="conv")(inputs)
+        x = keras.layers.Conv2D(2, 1, name=name)(x)
+        return keras.Model(inputs, x)
+
+    model = build(4, "head")
+    randomize(model)
+    qat = quantize_model(model)
+    wrapped = {layer.layer.name: layer for layer in qat.layers if hasattr(layer, "layer")}
+    kernel = [w for w in wrapped["conv"].weights if w.name.endswith("kernel:0") and "_m" not in w.name][0]
+    np.testing.assert_array_equal(kernel.numpy(), model.get_layer("conv").kernel.numpy())
+    expected = r"other: not in the QAT model; head: not in the float model; conv: weights .*\(3, 3, 3, 5\)"
+    with pytest.raises(ValueError, match=expected):
+        copy_float_weights(build(5, "other"), qat)
