@@ -95,7 +95,8 @@ def deeplabv3plus_mnv2_camvid() -> ExperimentConfig:
     """DeepLab v3+ MobileNetV2 on CamVid at full 360x480 frames, 11 classes +
     void (11, ignored); separable ASPP and a 128-channel separable decoder
     (2.6 B multiply-adds) so that it trains from scratch on a CPU;
-    median-frequency class weights against CamVid's imbalance.
+    median-frequency class weights against CamVid's imbalance. From random
+    init, 3200 steps reached 57.3% validation mIoU (datasets/camvid/README.md).
 
     deeplab-train --experiment=deeplabv3plus_mnv2_camvid --data_dir=DIR --model_dir=DIR
     """
@@ -120,7 +121,7 @@ def deeplabv3plus_mnv2_camvid() -> ExperimentConfig:
             ignore_label=CAMVID.ignore_label,
         ),
         train=TrainConfig(
-            train_steps=6000,
+            train_steps=3200,
             learning_rate=0.05,
             warmup_steps=200,
             weight_decay=4e-5,
