@@ -260,7 +260,8 @@ def export_model(model_dir: str, output_dir: str, options: ExportOptions = Expor
     Raises:
       FileNotFoundError: no model_dir, experiment.json, checkpoint or records.
       ValueError: bad options, a size the model cannot take, a checkpoint that
-        does not fit, int8_ptq without data, int8_qat on a float run.
+        does not fit, int8_ptq without data, int8_qat on a float run (a QAT run,
+        from ``deeplab-train --qat_from``, loads through ``quantization.finetune``).
       RuntimeError: the conversion failed its own checks.
     """
     from deeplab_tf.evaluation.evaluator import checkpoint_step
@@ -278,11 +279,11 @@ def export_model(model_dir: str, output_dir: str, options: ExportOptions = Expor
     preprocessing = get_backbone_spec(config.model.backbone.name).preprocessing
     name = options.name or default_name(config, size, quantization, output, input_dtype)
     if quantization == "int8_qat":
-        raise ValueError(
-            f"int8_qat exports the model_dir of a QAT run (deeplab-train --qat_from), which cannot be loaded yet; "
-            f"export {model_dir} with --quantization=none, fp16, dynamic or int8_ptq"
-        )
-    model = load_float_model(config, checkpoint, size)
+        from deeplab_tf.quantization.finetune import load_qat_model
+
+        model = load_qat_model(model_dir, checkpoint, size)
+    else:
+        model = load_float_model(config, checkpoint, size)
     result = {"checkpoint": checkpoint, "files": {}, "card": None, "assets": []}
     if options.format == "saved_model":
         os.makedirs(output_dir, exist_ok=True)

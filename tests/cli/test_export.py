@@ -29,6 +29,9 @@ MAX_FLOAT_PROB_DIFF = 1e-4
 # int8 PTQ mask against the Keras argmax, over pixels whose top-2 probabilities are
 # 0.2 apart (measured 1.0 on this model, 56% of pixels) and over all pixels (measured 0.976).
 MIN_PTQ_DECIDED_AGREEMENT, MIN_PTQ_AGREEMENT = 0.98, 0.9
+# int8 QAT mask against the QAT Keras model's argmax: on decided pixels, and over all pixels (a random, calibrated
+# QAT model is hypersensitive to one-step rounding differences: tests/export/test_tflite.py measures 0.94-0.95).
+MIN_QAT_DECIDED_AGREEMENT, MIN_QAT_AGREEMENT = 0.98, 0.9
 
 
 def liven(model, seed):
@@ -154,6 +157,36 @@ def test_int8_ptq_mask_at_another_input_size(trained, tmp_path):
     assert agree.mean() >= MIN_PTQ_AGREEMENT
 
 
+def test_int8_qat_from_a_qat_model_dir(trained, tmp_path):
+    """A QAT run's model_dir as ``deeplab-train --qat_from`` leaves it: experiment.json with
+    its "qat" section, a checkpoint of the calibrated quantization-aware model."""
+    from deeplab_tf.quantization.finetune import build_qat_model, calibrate_on_training_data
+
+    model_dir, _ = trained
+    config = load_experiment(str(model_dir))
+    qat_dir = tmp_path / "qat"
+    origin = {"float_model_dir": str(model_dir), "float_checkpoint": str(model_dir / "best" / "ckpt-1")}
+    save_experiment(str(qat_dir), config, qat_origin=origin)
+    qat = build_qat_model(config, origin["float_checkpoint"])
+    calibrate_on_training_data(qat, config)
+    tf.train.CheckpointManager(tf.train.Checkpoint(model=qat), str(qat_dir / "ckpt"), 1).save(checkpoint_number=3)
+
+    result = export_model(str(qat_dir), str(tmp_path / "out"), ExportOptions(quantization="int8_qat", output="mask"))
+    card, tflite_bytes = result["card"], pathlib.Path(result["files"]["model"]).read_bytes()
+    validate_model_card(card, tflite_bytes)
+    assert card["quantization"] == "int8_qat" and card["version"] == "step3"
+    assert card["input"]["quantization"] == {"scale": 1.0, "zero_point": 0} and card["output"]["kind"] == "mask"
+
+    images = pixels(3, (65, 65))
+    expected = tf.nn.softmax(qat((images.astype(np.float32) - 127.5) / 127.5, training=False)).numpy()
+    mask = np.concatenate([run_tflite(tflite_bytes, image) for image in images])
+    top2 = np.sort(expected, axis=-1)[..., -2:]
+    decided = top2[..., 1] - top2[..., 0] >= 0.2
+    agree = mask == expected.argmax(-1)
+    assert decided.any() and agree[decided].mean() >= MIN_QAT_DECIDED_AGREEMENT
+    assert agree.mean() >= MIN_QAT_AGREEMENT
+
+
 # --- SavedModel ------------------------------------------------------------------
 
 
@@ -199,7 +232,7 @@ def untrained(tmp_path):
         ("missing", ExportOptions(quantization="none"), FileNotFoundError, "does not exist"),
         ("untrained", ExportOptions(quantization="none"), FileNotFoundError, "no checkpoint in"),
         ("trained", ExportOptions(quantization="none", input_size=(16, 16)), ValueError, "too small"),
-        ("trained", ExportOptions(quantization="int8_qat"), ValueError, "int8_qat exports the model_dir of a QAT run"),
+        ("trained", ExportOptions(quantization="int8_qat"), ValueError, "is a float run: int8_qat needs"),
         ("no_data", ExportOptions(quantization="int8_ptq"), ValueError, "pass --data_dir"),
         ("trained", ExportOptions(quantization="int8_ptq", data_dir="EMPTY"), FileNotFoundError, "int8_ptq calibration"),
     ],
