@@ -29,19 +29,17 @@ import time
 
 from absl import flags
 
-from deeplab_tf.cli.common import run_main
+from deeplab_tf.cli.common import define_experiment_flags, parse_size, run_main
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "Folder of TFRecords (from deeplab-convert).")
 flags.DEFINE_string("split", "train", "Split to read.")
 flags.DEFINE_string("crop", "360,480", "Training crop H,W.")
 flags.DEFINE_integer("batch_size", 8, "Batch size.")
-flags.DEFINE_string("experiment", "deeplabv3plus_mnv2_camvid", "Experiment whose training step is timed.")
 flags.DEFINE_integer("batches", 30, "Batches to time (after warm-up).")
 flags.DEFINE_integer("train_steps", 5, "Training steps to time (after warm-up); 0 skips the step.")
 flags.DEFINE_bool("json", False, "Print JSON.")
-flags.DEFINE_bool("smoke", False, "train: use the experiment's tiny smoke variant.")
-flags.DEFINE_multi_string("config", [], "train: override a config field, dotted.key=value (repeatable).")
+define_experiment_flags(required=False, default="deeplabv3plus_mnv2_camvid")  # the experiment timed
 flags.DEFINE_string("input_size", None, "train: H,W of the model and batch (default: the experiment's).")
 flags.DEFINE_string("mixed_precision", None, "train: none, bfloat16 or float16 (default: the experiment's).")
 flags.DEFINE_bool("qat", False, "train: time the quantization-aware copy of the model.")
@@ -52,16 +50,6 @@ flags.DEFINE_integer("runs", 30, "tflite: timed invocations per configuration.",
 flags.DEFINE_integer("warmup", 5, "tflite: untimed invocations first.", lower_bound=0)
 
 COMMANDS = ("data", "train", "tflite")
-
-
-def _parse_size(text: str, flag: str = "--crop") -> tuple[int, int]:
-    try:
-        height, width = (int(v) for v in text.replace("x", ",").split(","))
-    except ValueError:
-        raise ValueError(f"{flag} takes H,W (two integers), got {text!r}") from None
-    if height < 1 or width < 1:
-        raise ValueError(f"{flag} takes two positive integers H,W, got {text!r}")
-    return height, width
 
 
 def bench_pipeline(dataset, batches: int, batch_size: int, warmup: int = 5) -> float:
@@ -80,7 +68,7 @@ def bench_data() -> dict:
     from deeplab_tf.data.pipeline import train_dataset
     from deeplab_tf.models import get_backbone_spec
 
-    crop = _parse_size(FLAGS.crop)
+    crop = parse_size(FLAGS.crop, "crop")
     config = get_experiment(FLAGS.experiment)
     data = dataclasses.replace(
         config.data, data_dir=FLAGS.data_dir, train_split=FLAGS.split, crop_size=crop, batch_size=FLAGS.batch_size
@@ -113,7 +101,7 @@ def bench_train() -> dict:
     if FLAGS["batch_size"].present:
         extra["data.batch_size"] = FLAGS.batch_size
     if FLAGS.input_size:
-        extra["model.input_size"] = extra["data.crop_size"] = _parse_size(FLAGS.input_size, "--input_size")
+        extra["model.input_size"] = extra["data.crop_size"] = parse_size(FLAGS.input_size, "input_size")
     if FLAGS.mixed_precision:
         extra["train.mixed_precision"] = FLAGS.mixed_precision
     config = experiment_from_flags(extra)

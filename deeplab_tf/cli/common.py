@@ -9,10 +9,16 @@ from deeplab_tf.configs import ExperimentConfig, get_experiment, list_experiment
 FLAGS = flags.FLAGS
 
 
-def define_experiment_flags() -> None:
-    """--experiment, --smoke and repeated --config=dotted.key=value overrides."""
+def define_experiment_flags(required: bool = True, default: str | None = None) -> None:
+    """--experiment, --smoke and repeated --config=dotted.key=value overrides.
+
+    Defined once per process: a second command module imported into the same
+    process (as in tests) shares the first one's definitions.
+    """
+    if "experiment" in FLAGS:
+        return
     flags.DEFINE_string(
-        "experiment", None, f"Registered experiment; one of: {', '.join(list_experiments())}."
+        "experiment", default, f"Registered experiment; one of: {', '.join(list_experiments())}."
     )
     flags.DEFINE_bool("smoke", False, "Use the experiment's tiny smoke variant.")
     flags.DEFINE_multi_string(
@@ -21,7 +27,8 @@ def define_experiment_flags() -> None:
         "Override a config field, e.g. --config=model.backbone.output_stride=8 "
         "--config=train.learning_rate=0.01 (repeatable).",
     )
-    flags.mark_flag_as_required("experiment")
+    if required:
+        flags.mark_flag_as_required("experiment")
 
 
 def experiment_from_flags(extra: dict | None = None) -> ExperimentConfig:

@@ -42,7 +42,7 @@ def test_bench_train_json_on_a_smoke_experiment():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--input_size=65"], "--input_size takes H,W (two integers), got '65'"),
+        (["--input_size=65"], "--input_size takes H,W (two positive integers), got '65'"),
         (["--batch_size=0"], "batch_size must be >= 1, got 0"),
     ],
 )
@@ -73,14 +73,15 @@ def test_benchmark_rejects_bad_settings_before_building(overrides, kwargs, messa
 
 
 def test_bench_parses_sizes_with_clear_errors():
-    from deeplab_tf.cli.bench import _parse_size
+    # In-process, only the shared parser: importing a CLI module defines its absl flags in this process.
+    from deeplab_tf.cli.common import parse_size
 
-    assert _parse_size("360,480", "--input_size") == (360, 480)
-    assert _parse_size("257x257") == (257, 257)
-    with pytest.raises(ValueError, match="--input_size takes two positive integers H,W"):
-        _parse_size("0,65", "--input_size")
-    with pytest.raises(ValueError, match=re.escape("--crop takes H,W (two integers), got '1,2,3'")):
-        _parse_size("1,2,3")
+    assert parse_size("360,480", "input_size") == (360, 480)
+    assert parse_size("257x257", "crop") == (257, 257)
+    with pytest.raises(ValueError, match=re.escape("--input_size takes H,W (two positive integers), got '0,65'")):
+        parse_size("0,65", "input_size")
+    with pytest.raises(ValueError, match=re.escape("--crop takes H,W (two positive integers), got '1,2,3'")):
+        parse_size("1,2,3", "crop")
 
 
 def test_format_train_benchmark_names_the_setting_and_the_rate():
