@@ -53,8 +53,9 @@ def deeplabv3_mnv2_pascal() -> ExperimentConfig:
 
 @register_experiment
 def deeplabv3_mnv2_257() -> ExperimentConfig:
-    """``deeplabv3_mnv2_pascal`` at 257x257: the shape of the model the official
-    TFLite demo apps ship.
+    """``deeplabv3_mnv2_pascal`` at width 0.5 and 257x257: the shape of the model
+    the official TFLite demo apps ship (deeplabv3_257_mv_gpu.tflite: MobileNetV2
+    0.5, its first conv has 16 filters).
 
     deeplab-train --experiment=deeplabv3_mnv2_257 --data_dir=DIR --model_dir=DIR
     """
@@ -62,8 +63,10 @@ def deeplabv3_mnv2_257() -> ExperimentConfig:
     return replace(
         base,
         name="deeplabv3_mnv2_257",
-        description="DeepLab v3, MobileNetV2 1.0, OS16, mobile ASPP, PASCAL VOC 257x257",
-        model=replace(base.model, input_size=(257, 257)),
+        description="DeepLab v3, MobileNetV2 0.5, OS16, mobile ASPP, PASCAL VOC 257x257",
+        model=replace(
+            base.model, input_size=(257, 257), backbone=replace(base.model.backbone, width_multiplier=0.5)
+        ),
         data=replace(base.data, crop_size=(257, 257), batch_size=16),
     )
 
