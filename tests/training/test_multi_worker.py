@@ -1,6 +1,6 @@
 """Distributed training computes the same update as one replica with the same global batch.
 
-- ``test_two_workers_match_one_worker`` (heavy): two worker processes on
+- ``test_two_workers_match_one_worker``: two worker processes on
   localhost (``TF_CONFIG``, ``MultiWorkerMirroredStrategy``, CPU) train the
   smoke synthetic experiment with ``train()``, one image each, against one
   worker with batch 2. Compared after one step from the same initial weights:
@@ -173,7 +173,6 @@ def run_workers(records, model_dir, count=2, timeout=900):
                 process.wait()
 
 
-@pytest.mark.heavy
 def test_two_workers_match_one_worker(tmp_path):
     from deeplab_tf.training.trainer import train
 
