@@ -22,6 +22,7 @@ from deeplab_tf.data.pipeline import eval_dataset, list_record_files
 from deeplab_tf.evaluation.evaluator import evaluate_predictions
 from deeplab_tf.export.model_card import file_names, read_model_card, tensor_contract, validate_model_card
 from deeplab_tf.models.backbones.base import Preprocessing
+from deeplab_tf.training.checkpoints import read_json
 
 
 def describe_tflite(path: str) -> dict:
@@ -205,13 +206,8 @@ def evaluate_tflite(
 
 
 def _dataset_json_ignore_label(data_dir: str) -> int | None:
-    import json
-
-    path = os.path.join(data_dir, "dataset.json")
-    if not os.path.exists(path):
-        return None
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle).get("dataset", {}).get("ignore_label")
+    summary = read_json(os.path.join(data_dir, "dataset.json"))
+    return None if summary is None else summary.get("dataset", {}).get("ignore_label")
 
 
 def evaluate_tflite_file(

@@ -31,6 +31,14 @@ def write_json_atomic(path: str, data) -> None:
     os.replace(temp, path)
 
 
+def read_json(path: str) -> dict | None:
+    """The JSON object in ``path``, or None when there is no such file."""
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
 def save_experiment(model_dir: str, config: ExperimentConfig, qat_origin: dict | None = None) -> None:
     """Writes experiment.json; ``qat_origin`` marks a QAT fine-tuning (of which float model)."""
     os.makedirs(model_dir, exist_ok=True)

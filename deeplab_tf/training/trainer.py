@@ -325,13 +325,7 @@ def _should_eval(train_cfg, step, at_checkpoint, last_step) -> bool:
 
 
 def _load_best(model_dir: str) -> dict | None:
-    import json
-
-    path = os.path.join(model_dir, "best.json")
-    if not os.path.exists(path):
-        return None
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+    return checkpoints.read_json(os.path.join(model_dir, "best.json"))
 
 
 def _evaluate_and_keep_best(model, config, model_dir, step, best, writer):
