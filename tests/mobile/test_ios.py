@@ -32,12 +32,13 @@ def test_info_plist_is_valid_and_explains_the_camera():
 
 
 def test_swift_uses_only_what_the_bridge_declares():
-    """Selectors of the bridge as Swift imports them (init(cardPath:accelerator:), segmentRGBA(_:width:...))."""
+    """Selectors of the bridge as Swift imports them (init(cardPath:accelerator:threads:), segmentRGBA(_:width:...))."""
     header = (APP / "SegmenterBridge.h").read_text()
     swift = "\n".join(p.read_text() for p in APP.glob("*.swift"))
     assert "#import \"SegmenterBridge.h\"" in (APP / "DeepLabSegment-Bridging-Header.h").read_text()
-    assert re.search(r"initWithCardPath:\(NSString \*\)cardPath\s+accelerator:", header)
-    assert "DLSSegmenter(cardPath:" in swift
+    assert re.search(r"initWithCardPath:\(NSString \*\)cardPath\s+accelerator:.*\s+threads:\(NSInteger\)threads\s+error:",
+                     header)
+    assert re.search(r"DLSSegmenter\(cardPath: [^)]*, accelerator: [^)]*,\s+threads: threads\)", swift)
     assert re.search(r"segmentRGBA:\(NSData \*\)rgba\s+width:.*\s+height:.*\s+letterbox:.*\s+opacity:", header)
     assert "segmentRGBA(pixels.data, width:" in swift
     assert "- (nullable NSData *)overlayWithOpacity:" in header and "overlay(withOpacity:" in swift
@@ -50,3 +51,15 @@ def test_xcodegen_spec_compiles_the_native_core():
     assert "path: ../native/src" in spec and "../native/include" in spec
     assert sorted((IOS / ".." / "native" / "src").glob("*.cpp")), "mobile/native/src has no C++ sources"
     assert "SWIFT_OBJC_BRIDGING_HEADER: DeepLabSegment/DeepLabSegment-Bridging-Header.h" in spec
+
+
+def test_cpu_thread_stepper_like_android():
+    """A thread count 1...8 for the CPU only, passed to the bridge, which passes it to the core only for the CPU."""
+    view = (APP / "ContentView.swift").read_text()
+    model = (APP / "SegmentationViewModel.swift").read_text()
+    bridge = (APP / "SegmenterBridge.mm").read_text()
+    assert "static let threadRange = 1...8" in model
+    assert re.search(r"Stepper\(.*value: \$model\.threads, in: SegmentationViewModel\.threadRange\)\s+"
+                     r"\.disabled\(model\.backend != \.cpu\)", view)
+    assert "if (!gpu) cpu_threads = static_cast<int>(threads);" in bridge
+    assert "segcore::Accelerator::kCpu, cpu_threads)" in bridge

@@ -40,7 +40,7 @@ struct ContentView: View {
             }
             ScrollView {
                 VStack(alignment: .leading, spacing: 8) {
-                    StatsView(times: model.times, backend: model.backend, cores: model.cores)
+                    StatsView(times: model.times, backend: model.backend, threads: model.threads)
                     LegendView(items: model.legend)
                     SettingsView()
                 }
@@ -75,13 +75,13 @@ struct ContentView: View {
 struct StatsView: View {
     let times: StageTimes?
     let backend: Backend
-    let cores: Int
+    let threads: Int
 
     var body: some View {
         if let t = times {
-            let threads = backend == .cpu ? "CPU, threads chosen by LiteRT (\(cores) cores)" : "GPU"
+            let device = backend == .cpu ? "CPU, \(threads) threads" : "GPU"
             Text(String(format: "inference %.1f ms · preprocess %.1f ms · postprocess %.1f ms · %@",
-                        t.inferenceMs, t.preprocessMs, t.postprocessMs, threads))
+                        t.inferenceMs, t.preprocessMs, t.postprocessMs, device))
                 .font(.caption)
         }
     }
@@ -105,7 +105,7 @@ struct LegendView: View {
     }
 }
 
-/// Opacity, accelerator, letterbox and (with several models in the bundle) the model.
+/// Opacity, accelerator, CPU threads, letterbox and (with several models in the bundle) the model.
 struct SettingsView: View {
     @EnvironmentObject private var model: SegmentationViewModel
 
@@ -117,6 +117,8 @@ struct SettingsView: View {
                 ForEach(Backend.allCases) { Text($0.rawValue).tag($0) }
             }
             .pickerStyle(.segmented)
+            Stepper("CPU threads: \(model.threads)", value: $model.threads, in: SegmentationViewModel.threadRange)
+                .disabled(model.backend != .cpu)
             Toggle("Keep aspect ratio (letterbox)", isOn: $model.letterbox)
             if model.models.count > 1 {
                 Picker("Model", selection: $model.selected) {

@@ -43,6 +43,13 @@ final class SegmentationViewModel: ObservableObject {
     @Published private(set) var models: [ModelEntry] = []
     @Published var selected: ModelEntry? { didSet { if selected != oldValue { rebuild() } } }
     @Published var backend: Backend = .cpu { didSet { if backend != oldValue { rebuild() } } }
+    /// CPU threads (1...8, as in the Android app); a change recompiles the model when it runs on the CPU.
+    @Published var threads: Int = 4 {
+        didSet {
+            threads = min(max(threads, Self.threadRange.lowerBound), Self.threadRange.upperBound)
+            if threads != oldValue && backend == .cpu { rebuild() }
+        }
+    }
     @Published var mode: Mode = .camera { didSet { if mode != oldValue { clear() } } }
     @Published var opacity: Double = 128 { didSet { redrawOverlay() } }
     @Published var letterbox = false
@@ -53,8 +60,7 @@ final class SegmentationViewModel: ObservableObject {
     @Published private(set) var summary = ""
     @Published private(set) var error: String?
 
-    /// LiteRT picks the CPU thread count itself on iOS (the native core exposes no setting yet).
-    let cores = ProcessInfo.processInfo.activeProcessorCount
+    static let threadRange = 1...8
 
     private let queue = DispatchQueue(label: "segmentation.inference", qos: .userInitiated)
     private var segmenter: DLSSegmenter?   // only touched on `queue`
@@ -83,11 +89,13 @@ final class SegmentationViewModel: ObservableObject {
     private func rebuild() {
         guard let entry = selected else { return }
         let backend = self.backend
+        let threads = self.threads
         queue.async {
             self.segmenter = nil
             self.lastSize = nil
             do {
-                let created = try DLSSegmenter(cardPath: entry.cardPath, accelerator: backend.accelerator)
+                let created = try DLSSegmenter(cardPath: entry.cardPath, accelerator: backend.accelerator,
+                                               threads: threads)
                 self.segmenter = created
                 DispatchQueue.main.async {
                     self.title = created.modelName

@@ -31,10 +31,12 @@ typedef NS_ENUM(NSInteger, DLSAccelerator) {
 @end
 
 @interface DLSSegmenter : NSObject
-/// Reads the model card at cardPath and compiles the .tflite it names (same folder) for the accelerator.
-/// Fails with the core's message for a bad card or a model outside the contract.
+/// Reads the model card at cardPath and compiles the .tflite it names (same folder) for the accelerator;
+/// on the CPU with `threads` threads (1 or more; ignored for the GPU).
+/// Fails with the core's message for a bad card, a model outside the contract or a thread count below 1.
 - (nullable instancetype)initWithCardPath:(NSString *)cardPath
                               accelerator:(DLSAccelerator)accelerator
+                                  threads:(NSInteger)threads
                                     error:(NSError **)error NS_DESIGNATED_INITIALIZER;
 - (instancetype)init NS_UNAVAILABLE;
 

@@ -3,6 +3,7 @@
 
 #include <exception>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -77,11 +78,17 @@ static NSError *ErrorFrom(const std::exception &e) {
 
 - (nullable instancetype)initWithCardPath:(NSString *)cardPath
                               accelerator:(DLSAccelerator)accelerator
+                                  threads:(NSInteger)threads
                                     error:(NSError **)error {
   if ((self = [super init])) {
     try {
-      auto which = accelerator == DLSAcceleratorGPU ? segcore::Accelerator::kGpu : segcore::Accelerator::kCpu;
-      _segmenter = std::make_unique<segcore::Segmenter>(std::string(cardPath.UTF8String), std::string(), which);
+      const bool gpu = accelerator == DLSAcceleratorGPU;
+      // The thread count is a CPU setting, as in the Android app; the core refuses a count below 1.
+      std::optional<int> cpu_threads;
+      if (!gpu) cpu_threads = static_cast<int>(threads);
+      _segmenter = std::make_unique<segcore::Segmenter>(
+          std::string(cardPath.UTF8String), std::string(),
+          gpu ? segcore::Accelerator::kGpu : segcore::Accelerator::kCpu, cpu_threads);
     } catch (const std::exception &e) {
       if (error) *error = ErrorFrom(e);
       return nil;

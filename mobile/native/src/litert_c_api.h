@@ -3,7 +3,8 @@
 // The `ai-edge-litert` wheel ships libLiteRt.so without headers, so these are written from
 // the public API documentation (litert/c/litert_common.h, litert_layout.h, litert_model.h,
 // litert_model_types.h, litert_options.h, litert_environment.h, litert_compiled_model.h,
-// litert_tensor_buffer.h, litert_tensor_buffer_requirements.h of google-ai-edge/LiteRT).
+// litert_tensor_buffer.h, litert_tensor_buffer_requirements.h, litert_opaque_options.h of
+// google-ai-edge/LiteRT).
 //
 // ABI PIN: checked against ai-edge-litert==2.3.* (setup.py pins the same). The struct layouts
 // below are asserted; a different wheel version may change them (LiteRtLayout did change
@@ -21,6 +22,7 @@ typedef struct LiteRtModelT* LiteRtModel;
 typedef struct LiteRtSubgraphT* LiteRtSubgraph;
 typedef struct LiteRtTensorT* LiteRtTensor;
 typedef struct LiteRtOptionsT* LiteRtOptions;
+typedef struct LiteRtOpaqueOptionsT* LiteRtOpaqueOptions;
 typedef struct LiteRtCompiledModelT* LiteRtCompiledModel;
 typedef struct LiteRtTensorBufferT* LiteRtTensorBuffer;
 typedef struct LiteRtTensorBufferRequirementsT* LiteRtTensorBufferRequirements;
@@ -85,6 +87,22 @@ void LiteRtDestroyEnvironment(LiteRtEnvironment environment);
 LiteRtStatus LiteRtCreateOptions(LiteRtOptions* options);
 LiteRtStatus LiteRtSetOptionsHardwareAccelerators(LiteRtOptions options, LiteRtHwAcceleratorSet accelerators);
 void LiteRtDestroyOptions(LiteRtOptions options);
+
+// Accelerator options are a list of opaque options, each an identifier and a payload that the
+// accelerator named by the identifier parses. litert_opaque_options.h, litert_options.h.
+LiteRtStatus LiteRtCreateOpaqueOptions(const char* payload_identifier, void* payload_data,
+                                       void (*payload_destructor)(void* payload_data), LiteRtOpaqueOptions* options);
+void LiteRtDestroyOpaqueOptions(LiteRtOpaqueOptions options);  // only for options not handed to LiteRtOptions
+// Takes ownership of opaque_options (and so of its payload).
+LiteRtStatus LiteRtAddOpaqueOptions(LiteRtOptions options, LiteRtOpaqueOptions opaque_options);
+
+// CPU (XNNPACK) options. The wheel's libLiteRt.so exports no LiteRtCreateCpuOptions /
+// LiteRtSetCpuOptionsNumThread: in this version the client-side options library
+// (litert/c/options/litert_cpu_options.cc, not part of libLiteRt.so) only serializes the options
+// into an opaque option whose identifier is "xnnpack" and whose payload is a NUL-terminated TOML
+// text ("num_threads = 4\n"); the CPU accelerator inside libLiteRt.so parses it
+// (litert/runtime/litert_cpu_options.cc). segcore writes that payload itself.
+#define SEGCORE_LITERT_CPU_OPTIONS_IDENTIFIER "xnnpack"
 LiteRtStatus LiteRtCreateModelFromFile(LiteRtEnvironment environment, const char* filename, LiteRtModel* model);
 void LiteRtDestroyModel(LiteRtModel model);
 LiteRtStatus LiteRtGetNumModelSubgraphs(LiteRtModel model, LiteRtParamIndex* num_subgraphs);

@@ -1,6 +1,7 @@
 #include "segcore/runner.h"
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 
@@ -104,6 +105,22 @@ TensorInfo describe(LiteRtTensor tensor, const std::string& role, LiteRtRankedTe
   return info;
 }
 
+// The CPU accelerator's options as libLiteRt.so 2.3 reads them: an opaque option "xnnpack" whose
+// payload is TOML text (see litert_c_api.h). `options` takes ownership of it.
+void add_cpu_threads(LiteRtOptions options, int threads) {
+  const std::string toml = "num_threads = " + std::to_string(threads) + "\n";
+  char* payload = static_cast<char*>(std::malloc(toml.size() + 1));
+  if (!payload) throw Error("out of memory for the CPU options");
+  std::memcpy(payload, toml.c_str(), toml.size() + 1);
+  LiteRtOpaqueOptions cpu = nullptr;
+  const LiteRtStatus created = LiteRtCreateOpaqueOptions(SEGCORE_LITERT_CPU_OPTIONS_IDENTIFIER, payload, std::free, &cpu);
+  if (created != kLiteRtStatusOk) std::free(payload);
+  check(created, "creating the CPU options");
+  const LiteRtStatus added = LiteRtAddOpaqueOptions(options, cpu);
+  if (added != kLiteRtStatusOk) LiteRtDestroyOpaqueOptions(cpu);
+  check(added, "setting " + std::to_string(threads) + " CPU threads");
+}
+
 }  // namespace
 
 size_t TensorInfo::bytes() const {
@@ -133,7 +150,11 @@ Runner::Runner(std::unique_ptr<Handles> handles, TensorInfo input, TensorInfo ou
 
 Runner::~Runner() = default;
 
-std::unique_ptr<Runner> Runner::open(const std::string& model_path, Accelerator accelerator) {
+std::unique_ptr<Runner> Runner::open(const std::string& model_path, Accelerator accelerator,
+                                     std::optional<int> cpu_threads) {
+  if (cpu_threads && *cpu_threads < 1)
+    throw Error("CPU thread count " + std::to_string(*cpu_threads) +
+                ": give 1 or more threads, or none to let LiteRT choose");
   if (!std::ifstream(model_path, std::ios::binary))
     throw Error("model file " + model_path + " does not exist or cannot be read");
   auto h = std::make_unique<Handles>();
@@ -162,6 +183,7 @@ std::unique_ptr<Runner> Runner::open(const std::string& model_path, Accelerator 
   check(LiteRtSetOptionsHardwareAccelerators(
             h->options, accelerator == Accelerator::kGpu ? kLiteRtHwAcceleratorGpu : kLiteRtHwAcceleratorCpu),
         "selecting the accelerator");
+  if (cpu_threads) add_cpu_threads(h->options, *cpu_threads);
   check(LiteRtCreateCompiledModel(h->environment, h->model, h->options, &h->compiled), "compiling " + model_path);
   LiteRtTensorBufferRequirements in_req = nullptr, out_req = nullptr;  // owned by the compiled model
   check(LiteRtGetCompiledModelInputBufferRequirements(h->compiled, 0, 0, &in_req), "input buffer requirements");
@@ -226,14 +248,15 @@ std::vector<uint8_t> Runner::run(const std::vector<uint8_t>& input) {
   return out;
 }
 
-Segmenter::Segmenter(const std::string& card_path, const std::string& model_path, Accelerator accelerator)
+Segmenter::Segmenter(const std::string& card_path, const std::string& model_path, Accelerator accelerator,
+                     std::optional<int> cpu_threads)
     : card_(read_model_card(card_path)) {
   std::string path = model_path;
   if (path.empty()) {
     size_t slash = card_path.find_last_of('/');
     path = (slash == std::string::npos ? std::string() : card_path.substr(0, slash + 1)) + card_.model_file;
   }
-  runner_ = Runner::open(path, accelerator);
+  runner_ = Runner::open(path, accelerator, cpu_threads);
   runner_->check_card(card_);
 }
 

@@ -1,7 +1,7 @@
 // The golden cases of mobile/contract (golden.json): preprocessing gives input.bin byte for byte;
 // the stored output gives mask_model.png exactly; the runner's mask agrees with Python's on
 // >= 99.9% of pixels at model and image resolution; mask_image.png gives overlay.png and
-// classes_present exactly.
+// classes_present exactly. The runner on 1 and on 2 CPU threads gives the same mask.
 //
 //   test_golden CONTRACT_DIR SHARED_DIR {project|reference}
 // "reference" runs the cases of ../shared (exit 77 = skipped when it is absent).
@@ -72,7 +72,8 @@ void run_case(const std::string& contract, const std::string& shared, const std:
 
   const ModelCard card = parse_model_card(testing::read_text(contract + "/" + c.at("card", where).string(where)));
   const Json& model = c.at("model", where);
-  std::unique_ptr<Runner> runner = Runner::open(root(model) + "/" + model.at("path", where).string(where));
+  const std::string model_path = root(model) + "/" + model.at("path", where).string(where);
+  std::unique_ptr<Runner> runner = Runner::open(model_path, Accelerator::kCpu, 1);
   runner->check_card(card);
   const int classes = static_cast<int>(card.classes.size());
   const Json& out_entry = c.at("output", where);
@@ -112,6 +113,15 @@ void run_case(const std::string& contract, const std::string& shared, const std:
   const double at_model = agreement(ours, golden_model, where), at_image = agreement(ours_image, golden_image, where);
   CHECK(at_model >= kMinAgreement);
   CHECK(at_image >= kMinAgreement);
+
+  // Two CPU threads: XNNPACK splits the work between them, the mask stays the same.
+  const std::vector<uint8_t> output2 = Runner::open(model_path, Accelerator::kCpu, 2)->run(tensor);
+  const Mask ours2 = output_to_mask(output2.data(), output2.size(), runner->output().dtype, runner->output().shape,
+                                    card.output.kind, classes);
+  CHECK(ours2.ids == ours.ids);
+  report += ours2.ids != ours.ids ? "; 2 THREADS GIVE ANOTHER MASK"
+            : output2 == output   ? "; 1 and 2 threads: same mask, same output bytes"
+                                  : "; 1 and 2 threads: same mask (output bytes differ)";
   char figures[160];
   std::snprintf(figures, sizeof figures, "; runner mask = Python mask on %.4f%% of %d px (model), %.4f%% of %d px (image)",
                 100 * at_model, ours.height * ours.width, 100 * at_image, ours_image.height * ours_image.width);
