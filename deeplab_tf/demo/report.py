@@ -33,26 +33,28 @@ STYLE = """
 :root { --ink: #1f2933; --muted: #616e7c; --line: #e4e7eb; --bg: #f5f7fa; --card: #fff; --accent: #4c72b0; }
 * { box-sizing: border-box; }
 body { margin: 0; background: var(--bg); color: var(--ink); font: 15px/1.5 system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif; }
-main { max-width: 1120px; margin: 0 auto; padding: 28px 20px 60px; }
+main { max-width: 1200px; margin: 0 auto; padding: 28px 20px 60px; }
 h1 { font-size: 28px; margin: 0 0 4px; } h2 { font-size: 19px; margin: 0 0 14px; }
 section { background: var(--card); border: 1px solid var(--line); border-radius: 10px;
   padding: 20px 24px; margin: 18px 0; box-shadow: 0 1px 3px rgba(31, 41, 51, .06); }
 .sub { color: var(--muted); margin: 0 0 16px; }
 nav a { color: var(--accent); text-decoration: none; margin-right: 14px; font-size: 14px; }
-.meta { display: grid; grid-template-columns: repeat(auto-fit, minmax(190px, 1fr)); gap: 10px 20px; margin-bottom: 16px; }
-.meta div { border-left: 3px solid var(--accent); padding-left: 10px; }
-.meta b, .card .k { display: block; color: var(--muted); font-size: 12px; font-weight: 600;
-  text-transform: uppercase; letter-spacing: .04em; }
+.meta { display: grid; grid-template-columns: repeat(auto-fit, minmax(220px, 1fr)); gap: 10px 20px; margin-bottom: 16px; }
+.meta div { border-left: 3px solid var(--accent); padding-left: 10px; overflow-wrap: anywhere; }
+.meta div.wide { grid-column: 1 / -1; }
+.meta b, .card .k { display: block; color: var(--muted); font-size: 12px; font-weight: 600; letter-spacing: .03em; }
+.meta b { text-transform: uppercase; }
 .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(250px, 1fr)); gap: 14px; }
 .card { border: 1px solid var(--line); border-radius: 8px; padding: 14px 16px; }
 .card .v { display: flex; justify-content: space-between; margin: 6px 0; }
 .card .v span:last-child { font-weight: 600; font-variant-numeric: tabular-nums; }
 .card .r { font-size: 24px; font-weight: 700; color: var(--accent); margin-top: 6px; }
+.card .k { font-size: 13px; }
 .card .r small { font-size: 13px; font-weight: 400; color: var(--muted); }
 table { border-collapse: collapse; width: 100%; font-size: 14px; }
 th, td { padding: 6px 10px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
 th { background: #f0f3f7; font-weight: 600; }
-td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
+td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; } td.n { white-space: nowrap; }
 tbody tr:nth-child(even) { background: #fafbfc; }
 .scroll { overflow-x: auto; }
 .nd { background: #fde8e8; color: #9b1c1c; font-weight: 600; }
@@ -62,9 +64,13 @@ tbody tr:nth-child(even) { background: #fafbfc; }
 .sw { display: inline-block; width: 12px; height: 12px; border-radius: 2px; border: 1px solid rgba(0, 0, 0, .35);
   vertical-align: -1px; margin-right: 6px; }
 .legend { display: flex; flex-wrap: wrap; gap: 6px 18px; margin-top: 12px; font-size: 14px; }
-.overlays td { text-align: center; padding: 6px; } .overlays img { display: block; border-radius: 4px; }
-pre { background: #1f2933; color: #e4e7eb; padding: 12px 14px; border-radius: 6px; overflow-x: auto; font-size: 13px; }
-code { font-size: 13px; } svg { max-width: 100%; height: auto; display: block; }
+.overlays table { table-layout: fixed; } .overlays th { text-align: center; }
+.overlays td { padding: 4px; border: 0; } .overlays tbody tr { background: none !important; } .overlays td.name { padding: 12px 4px 2px; font-weight: 600; }
+.overlays img { display: block; width: 100%; height: auto; border-radius: 4px; }
+td code { font-size: 12px; overflow-wrap: anywhere; }
+pre { background: #1f2933; color: #e4e7eb; padding: 12px 14px; border-radius: 6px; font-size: 13px;
+  white-space: pre-wrap; overflow-wrap: anywhere; }
+code { font-size: 13px; } svg { width: 100%; height: auto; display: block; }
 """
 
 
@@ -128,7 +134,7 @@ def _swatch(color) -> str:
     return f'<span class="sw" style="background:{_hex(color)}"></span>'
 
 
-def _table(head: Sequence[str], rows: Sequence[Sequence[str]], numeric: Sequence[bool], cls: str = "") -> str:
+def _table(head: Sequence[str], rows: Sequence[Sequence[str]], numeric: Sequence[bool]) -> str:
     """A table of already escaped cells; ``numeric[i]`` right-aligns column i."""
 
     def cell(tag, text, i):
@@ -136,8 +142,7 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[str]], numeric: Sequence
 
     header = "".join(cell("th", text, i) for i, text in enumerate(head))
     body = "".join("<tr>" + "".join(cell("td", text, i) for i, text in enumerate(row)) + "</tr>" for row in rows)
-    attr = f' class="{cls}"' if cls else ""
-    return f'<div class="scroll"><table{attr}><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table></div>'
+    return f'<div class="scroll"><table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _png_uri(rgb: np.ndarray) -> str:
@@ -325,7 +330,8 @@ def _header(summary: dict) -> str:
     meta = [("experiment", summary["experiment"]), ("dataset", summary["dataset"]),
             ("input size", f"{height} × {width}"), ("created", summary["created"]),
             ("machine", summary["machine"]), ("work folder", summary["workdir"])]  # fmt: skip
-    grid = "".join(f"<div><b>{_e(k)}</b>{_e(v)}</div>" for k, v in meta)
+    grid = "".join(f"<div><b>{_e(k)}</b>{_e(v)}</div>" for k, v in meta[:-1])
+    grid += f'<div class="wide"><b>{_e(meta[-1][0])}</b>{_e(meta[-1][1])}</div>'
     rows = [[_e(s["name"]), f"{float(s['seconds']):.1f}", f'<span class="tag {_e(s["status"])}">{_e(s["status"])}</span>']
             for s in summary["stages"]]  # fmt: skip
     total = sum(float(s["seconds"]) for s in summary["stages"])
@@ -391,13 +397,15 @@ def _exports(summary: dict, threads: int | None) -> str:
         rows.append([
             f'<b>{_e(export["label"])}</b><br><code>{_e(os.path.basename(export["file"]))}</code>',
             _e(export["quantization"]), f"{bench['size_bytes'] / 1e6:.2f}", _e(_pct(export["metrics"]["miou"])),
-            *(f"{_ms(r['median_ms'])} / {_ms(r['p90_ms'])}" if r else "—" for r in (on, off)),
+            *(f"{r['median_ms']:.1f} · {r['p90_ms']:.1f}" if r else "—" for r in (on, off)),
             f"{delegation['fraction'] * 100:.1f}% ({delegation['delegated_ops']}/{delegation['ops']})",
             str(delegation["partitions"]),
         ])  # fmt: skip
-    head = ["model", "quantization", "size MB", "mIoU", f"XNNPACK median / p90 ({threads} thr)",
-            f"no XNNPACK median / p90 ({threads} thr)", "XNNPACK ops", "partitions"]  # fmt: skip
-    return ('<section id="exports"><h2>Exports</h2>'
+    head = ["model", "quantization", "size MB", "mIoU", "XNNPACK<br><small>median · p90</small>",
+            "builtin<br><small>median · p90</small>", "ops taken by XNNPACK", "partitions"]  # fmt: skip
+    note = (f'<p class="sub">Latency in ms with {threads} threads (median and 90th percentile of the timed runs), '
+            "with LiteRT's default XNNPACK delegate and with its builtin kernels only.</p>")
+    return (f'<section id="exports"><h2>Exports</h2>{note}'
             + _table(head, rows, [False, False, True, True, True, True, True, True]) + "</section>")  # fmt: skip
 
 
@@ -459,12 +467,13 @@ def _overlays(summary: dict) -> str:
             ignored = ignored or bool((ids >= len(colors)).any())
         pictures = [image] + [blend(image, mask, palette, 0.55) for mask in masks]
         cells = [f'<img src="{_png_uri(_thumbnail(p))}" alt="{_e(sample["name"])}">' for p in pictures]
-        rows.append([f"<b>{_e(sample['name'])}</b>"] + cells)
+        rows.append(f'<tr><td class="name" colspan="{len(cells)}">{_e(sample["name"])}</td></tr>'
+                    f"<tr>{''.join(f'<td>{cell}</td>' for cell in cells)}</tr>")
     entries = [(colors[c], names[c]) for c in sorted(present)] + ([(IGNORE_COLOR, "ignored / unlabeled")] * ignored)
     legend = "".join(f"<span>{_swatch(color)}{_e(name)}</span>" for color, name in entries)
-    head = ["sample", "image", "ground truth"] + [_e(label) for label in labels]
-    return ('<section id="overlays"><h2>Overlays</h2>'
-            + _table(head, rows, [False] * len(head), "overlays")
+    head = "".join(f"<th>{_e(text)}</th>" for text in ["image", "ground truth", *labels])
+    return (f'<section id="overlays"><h2>Overlays</h2><div class="overlays"><table><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>'
             + f'<div class="legend">{legend}</div></section>')  # fmt: skip
 
 

@@ -135,7 +135,7 @@ def test_numbers_shown_match_the_summary():
     assert "-0.42 pts" in headline
     assert "4.00 MB" in headline and "1.00 MB" in headline
     exports = _section(text, "exports")
-    assert "16.0 ms / 19.2 ms" in exports and "70.0 ms / 84.0 ms" in exports
+    assert "16.0 · 19.2" in exports and "70.0 · 84.0" in exports
     assert "98.0% (49/50)" in exports and "model_int8.tflite" in exports
     header = _section(text, "header")
     assert "123.8" in header and "resumed" in header and "65 × 65" in header
