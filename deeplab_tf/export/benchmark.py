@@ -136,12 +136,14 @@ def benchmark_tflite(path: str, threads: Sequence[int] = (1, 2, 4), warmup: int 
     Returns:
       ``{"model", "size_bytes", "input", "output" (tensor contract), "op_histogram",
       "delegation" (XNNPACK: ops, delegated_ops, fraction, partitions, not_delegated),
+      "gpu_delegate" (offline check: ops, supported_ops, unsupported, at_ends; see gpu_delegate.py),
       "runs": [measure_latency(...) for each thread count, with and without XNNPACK],
       "xnnpack_speedup": {threads: median without / median with}}``.
 
     Raises:
       FileNotFoundError: no such file; ValueError: not a model with one image input.
     """
+    from deeplab_tf.export.gpu_delegate import gpu_delegate_report
     from deeplab_tf.export.inspect import delegation_report, op_histogram
     from deeplab_tf.export.model_card import tensor_contract
 
@@ -152,6 +154,8 @@ def benchmark_tflite(path: str, threads: Sequence[int] = (1, 2, 4), warmup: int 
     contract = tensor_contract(tflite_bytes)
     delegation = delegation_report(tflite_bytes, num_threads=max(threads))
     delegation.pop("not_delegated_nodes")
+    gpu = gpu_delegate_report(tflite_bytes)
+    gpu.pop("unsupported_nodes")
     results = [
         measure_latency(path, count, xnnpack, warmup, runs) for count in threads for xnnpack in (True, False)
     ]
@@ -162,6 +166,7 @@ def benchmark_tflite(path: str, threads: Sequence[int] = (1, 2, 4), warmup: int 
         **contract,
         "op_histogram": dict(sorted(op_histogram(tflite_bytes).items())),
         "delegation": delegation,
+        "gpu_delegate": gpu,
         "runs": results,
         "xnnpack_speedup": {str(count): median[count, False] / median[count, True] for count in threads},
     }
@@ -177,6 +182,7 @@ def format_benchmark(result: dict) -> str:
         f"{result['output']['dtype']} {result['output']['shape']}",
         f"  XNNPACK takes {delegation['delegated_ops']}/{delegation['ops']} ops ({delegation['fraction']:.1%}) in "
         f"{delegation['partitions']} partition(s); not delegated: {delegation['not_delegated'] or 'none'}",
+        "  " + format_gpu_delegate(result["gpu_delegate"]),
         "  ops: " + ", ".join(f"{name} {count}" for name, count in result["op_histogram"].items()),
         f"  {'threads':>7} {'xnnpack':>7} {'median ms':>10} {'p90 ms':>8} {'peak RSS MB':>12} {'RSS +MB':>8}",
     ]
@@ -186,3 +192,12 @@ def format_benchmark(result: dict) -> str:
             f"{run['p90_ms']:>8.2f} {run['peak_rss_mb']:>12.1f} {run['rss_increase_mb']:>8.1f}"
         )
     return "\n".join(lines)
+
+
+def format_gpu_delegate(report: dict) -> str:
+    """One line on ``gpu_delegate_report``: all supported, or what the CPU keeps and where."""
+    if not report["unsupported"]:
+        return f"GPU delegate: all {report['ops']} ops supported"
+    where = "at the graph's ends" if report["at_ends"] else "inside the graph (several GPU partitions)"
+    kept = "; ".join(f"{count}x {reason}" for reason, count in report["unsupported"].items())
+    return f"GPU delegate: {report['supported_ops']}/{report['ops']} ops; on the CPU {where}: {kept}"

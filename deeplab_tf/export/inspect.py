@@ -1,5 +1,5 @@
 """Look inside a TFLite flatbuffer with the LiteRT interpreter: ops, tensor types,
-what the XNNPACK delegate takes, and a one-image run."""
+what the XNNPACK delegate takes, and a one-image run (the GPU delegate: gpu_delegate.py)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,6 @@ import collections
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-# Builtin ops the TFLite GPU delegate runs (float32/float16), per the LiteRT GPU
-# delegate's supported-ops list and tensorflow/lite/delegates/gpu/common/model_builder.cc.
-# DEQUANTIZE only of constant float16 weights (fp16 exports). Not CAST from uint8
-# ("Not supported Cast case") nor ARG_MAX: a float model taking uint8 pixels or
-# giving a mask has those at its ends, on the CPU.
-GPU_DELEGATE_OPS = frozenset(
-    """ADD AVERAGE_POOL_2D CONCATENATION CONV_2D DEPTHWISE_CONV_2D DEQUANTIZE DIV EXP FULLY_CONNECTED
-    HARD_SWISH LOGISTIC MAXIMUM MAX_POOL_2D MEAN MINIMUM MUL PAD PRELU RELU RELU6 RESHAPE RESIZE_BILINEAR
-    RESIZE_NEAREST_NEIGHBOR SLICE SOFTMAX STRIDED_SLICE SUB TANH TRANSPOSE_CONV""".split()
-)
 
 
 def _interpreter(tflite_bytes: bytes, delegates: bool = False, num_threads: int = 1) -> Interpreter:

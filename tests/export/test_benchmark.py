@@ -10,7 +10,7 @@ import sys
 import pytest
 from test_model_card import exported
 
-from deeplab_tf.export.benchmark import _percentile, benchmark_tflite, measure_latency
+from deeplab_tf.export.benchmark import _percentile, benchmark_tflite, format_gpu_delegate, measure_latency
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -44,9 +44,24 @@ def test_bench_cli_json(tmp_path):
     assert report["op_histogram"]["CONV_2D"] == 2
     delegation = report["delegation"]
     assert delegation["ops"] == sum(report["op_histogram"].values()) and 0 < delegation["fraction"] <= 1
+    # A float model with uint8 input: the GPU delegate would leave only the input CAST to the CPU.
+    assert report["gpu_delegate"] == {
+        "ops": delegation["ops"],
+        "supported_ops": delegation["ops"] - 1,
+        "unsupported": {"CAST: UINT8 -> FLOAT32 is not among its casts": 1},
+        "at_ends": True,
+    }
     assert [(run["threads"], run["xnnpack"]) for run in report["runs"]] == [(1, True), (1, False), (2, True), (2, False)]
     assert all(run["median_ms"] <= run["p90_ms"] and run["peak_rss_mb"] > 0 for run in report["runs"])
     assert set(report["xnnpack_speedup"]) == {"1", "2"}
+
+
+def test_format_gpu_delegate_names_what_stays_on_the_cpu():
+    report = {"ops": 10, "supported_ops": 10, "unsupported": {}, "at_ends": True}
+    assert format_gpu_delegate(report) == "GPU delegate: all 10 ops supported"
+    report = {"ops": 10, "supported_ops": 8, "unsupported": {"ARG_MAX: why": 1, "CAST: why": 1}, "at_ends": False}
+    line = format_gpu_delegate(report)
+    assert line.startswith("GPU delegate: 8/10 ops; on the CPU inside the graph") and "1x ARG_MAX: why; 1x CAST" in line
 
 
 def test_bad_input(tmp_path):

@@ -14,8 +14,8 @@ from ai_edge_litert.interpreter import Interpreter
 
 from deeplab_tf.configs import get_experiment
 from deeplab_tf.data.synthetic import generate
+from deeplab_tf.export.gpu_delegate import gpu_delegate_report
 from deeplab_tf.export.inspect import (
-    GPU_DELEGATE_OPS,
     conv_dilations,
     delegation_report,
     op_histogram,
@@ -326,30 +326,28 @@ def test_int8_qat_graph_computes_the_qat_model_op_by_op(name):
     assert compared > 100_000 and off / compared < 0.002
 
 
-@pytest.mark.parametrize("output", OUTPUTS)
-@pytest.mark.parametrize("input_dtype", INPUT_DTYPES)
-@pytest.mark.parametrize("quantization", ["none", "fp16"])
-def test_float_exports_use_gpu_delegate_ops_only(quantization, input_dtype, output):
-    tflite_bytes = exported(V3PLUS, quantization, input_dtype, output)
-    graph, producer, dtypes = producers_and_constants(tflite_bytes)
-    interpreter = Interpreter(model_content=tflite_bytes)
-    (model_input,) = [d["index"] for d in interpreter.get_input_details()]
-    (model_output,) = [d["index"] for d in interpreter.get_output_details()]
-    # What the GPU delegate leaves to the CPU, only at the ends: the uint8 -> float
-    # input cast and the fused argmax (+ its cast to uint8).
-    ends = []
-    if input_dtype == "uint8":
-        ends += [op for op in graph if op["op_name"] == "CAST" and op["inputs"][0] == model_input]
+# v3+: every float variant (exported above already); v3 at output stride 8 (more dilated convolutions).
+GPU_CASES = [(V3PLUS, q, i, o, 16) for q in ("none", "fp16") for i in INPUT_DTYPES for o in OUTPUTS] + [
+    (V3, "none", "uint8", "scores", 8),
+    (V3, "fp16", "float32", "mask", 8),
+]
+
+
+@pytest.mark.parametrize("name,quantization,input_dtype,output,output_stride", GPU_CASES)
+def test_float_exports_run_whole_on_the_gpu_delegate(name, quantization, input_dtype, output, output_stride):
+    tflite_bytes = exported(name, quantization, input_dtype, output, output_stride)
+    report = gpu_delegate_report(tflite_bytes)
+    # All but the ends, on the CPU: the uint8 -> float input cast, and the fused argmax
+    # (+ its cast to uint8) of a mask output.
+    expected = ["CAST: UINT8 -> FLOAT32 is not among its casts"] if input_dtype == "uint8" else []
     if output == "mask":
-        cast = producer[model_output]
-        ends += [cast, producer[cast["inputs"][0]]]
-        assert [op["op_name"] for op in ends[-2:]] == ["CAST", "ARG_MAX"]
-    inner = [op for op in graph if op not in ends]
-    assert {op["op_name"] for op in inner} <= GPU_DELEGATE_OPS, {op["op_name"] for op in inner} - GPU_DELEGATE_OPS
-    for op in inner:
-        if op["op_name"] == "DEQUANTIZE":  # fp16 weights only
-            assert quantization == "fp16" and all(dtypes[t]["constant"] for t in op["inputs"])
-    assert sum(op["op_name"] == "SOFTMAX" for op in inner) == (output == "scores")
+        expected += ["ARG_MAX: not an op of the GPU delegate", "CAST: INT32 -> UINT8 is not among its casts"]
+    assert [f"{op}: {reason}" for _, op, reason in report["unsupported_nodes"]] == expected
+    assert report["at_ends"] and report["supported_ops"] == report["ops"] - len(expected) > 50
+    histogram = op_histogram(tflite_bytes)  # fp16: DEQUANTIZE of the float16 weights only
+    assert histogram.get("SOFTMAX", 0) == (output == "scores")
+    assert ("DEQUANTIZE" in histogram) == (quantization == "fp16")
+    assert any(h > 1 for _, h, _ in conv_dilations(tflite_bytes))  # dilated convolutions, as single ops
 
 
 # --- int8 graphs are clean ---------------------------------------------------------------
