@@ -42,8 +42,11 @@ def test_swift_uses_only_what_the_bridge_declares():
     assert re.search(r"segmentRGBA:\(NSData \*\)rgba\s+width:.*\s+height:.*\s+letterbox:.*\s+opacity:", header)
     assert "segmentRGBA(pixels.data, width:" in swift
     assert "- (nullable NSData *)overlayWithOpacity:" in header and "overlay(withOpacity:" in swift
-    for member in ("overlayRGBA", "present", "preprocessMs", "inferenceMs", "postprocessMs", "modelName", "summary"):
+    for member in ("overlayRGBA", "present", "preprocessMs", "inferenceMs", "postprocessMs", "modelName", "summary",
+                   "letterboxByDefault"):
         assert member in header, member
+    # A newly selected model starts with its card's resize, as on Android.
+    assert "if newModel { self.letterbox = created.letterboxByDefault }" in swift
 
 
 def test_xcodegen_spec_compiles_the_native_core():

@@ -41,7 +41,7 @@ final class SegmentationViewModel: ObservableObject {
     static let cardFormat = "deeplab_tf.model_card/1"
 
     @Published private(set) var models: [ModelEntry] = []
-    @Published var selected: ModelEntry? { didSet { if selected != oldValue { rebuild() } } }
+    @Published var selected: ModelEntry? { didSet { if selected != oldValue { rebuild(newModel: true) } } }
     @Published var backend: Backend = .cpu { didSet { if backend != oldValue { rebuild() } } }
     /// CPU threads (1...8, as in the Android app); a change recompiles the model when it runs on the CPU.
     @Published var threads: Int = 4 {
@@ -74,7 +74,7 @@ final class SegmentationViewModel: ObservableObject {
             error = "No model card in the app's Models folder. Export one with "
                 + "deeplab-export ... --android_assets=mobile/ios/DeepLabSegment/Models and rebuild."
         }
-        rebuild()
+        rebuild(newModel: true)
     }
 
     /// Every deeplab_tf model card (*.json) shipped in the bundle's Models folder.
@@ -86,7 +86,8 @@ final class SegmentationViewModel: ObservableObject {
         }.map { ModelEntry(cardPath: $0) }
     }
 
-    private func rebuild() {
+    /// A segmenter for the selected model, accelerator and threads; a new model also brings its card's resize.
+    private func rebuild(newModel: Bool = false) {
         guard let entry = selected else { return }
         let backend = self.backend
         let threads = self.threads
@@ -100,6 +101,7 @@ final class SegmentationViewModel: ObservableObject {
                 DispatchQueue.main.async {
                     self.title = created.modelName
                     self.summary = created.summary
+                    if newModel { self.letterbox = created.letterboxByDefault }
                     self.error = nil
                 }
             } catch {

@@ -43,6 +43,8 @@ typedef NS_ENUM(NSInteger, DLSAccelerator) {
 @property(nonatomic, readonly, copy) NSString *modelName;
 /// "input 257x257 float32 · scores float32 · 21 classes"
 @property(nonatomic, readonly, copy) NSString *summary;
+/// The card's default resize is letterbox (keep the aspect ratio) rather than stretch.
+@property(nonatomic, readonly) BOOL letterboxByDefault;
 
 /// rgba: width * height * 4 bytes, rows without padding.
 - (nullable DLSResult *)segmentRGBA:(NSData *)rgba

@@ -110,6 +110,10 @@ static NSError *ErrorFrom(const std::exception &e) {
                                     segcore::dtype_name(card.output.dtype), card.classes.size()];
 }
 
+- (BOOL)letterboxByDefault {
+  return _segmenter->card().input.resize == segcore::Resize::kLetterbox;
+}
+
 - (NSArray<DLSClassCount *> *)legendFor:(const std::vector<segcore::ClassCount> &)counts {
   const auto &classes = _segmenter->card().classes;
   NSMutableArray<DLSClassCount *> *out = [NSMutableArray arrayWithCapacity:counts.size()];

@@ -69,6 +69,14 @@ InputSpec parse_input_spec(const Json& input) {
   spec.quantization = parse_quantization(input.at("quantization", where), where + ".quantization");
   if (spec.dtype == DType::kInt8 && !spec.quantization)
     throw Error(where + ": an int8 input needs quantization (scale, zero_point)");
+  if (input.has("resize")) {
+    const std::string& resize = input.at("resize", where).string(where + ".resize");
+    try {
+      spec.resize = parse_resize(resize);
+    } catch (const Error& error) {
+      throw Error(where + ": " + error.what());
+    }
+  }
   return spec;
 }
 

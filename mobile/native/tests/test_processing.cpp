@@ -127,6 +127,15 @@ static void json_and_cards() {
   CHECK_THROWS(parse_model_card("{\"format\": \"other/1\"}"), "card.format");
   CHECK_THROWS(read_model_card("/nonexistent/card.json"), "cannot be read");
   CHECK_THROWS(parse_dtype("int16"), "unknown dtype \"int16\"");
+
+  // The card's default resize: "stretch" or "letterbox", stretch when absent.
+  const std::string input = R"({"height": 4, "width": 6, "channels": 3, "color": "RGB", "layout": "NHWC",
+      "dtype": "uint8", "normalization": {"mean": [0, 0, 0], "std": [1, 1, 1]}, "quantization": null)";
+  CHECK(parse_input_spec(Json::parse(input + "}")).resize == Resize::kStretch);
+  CHECK(parse_input_spec(Json::parse(input + R"(, "resize": "letterbox"})")).resize == Resize::kLetterbox);
+  CHECK(parse_input_spec(Json::parse(input + R"(, "resize": "stretch"})")).resize == Resize::kStretch);
+  CHECK_THROWS(parse_input_spec(Json::parse(input + R"(, "resize": "crop"})")),
+               "card.input: resize must be \"stretch\" or \"letterbox\", got \"crop\"");
 }
 
 int main() {

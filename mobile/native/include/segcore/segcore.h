@@ -31,6 +31,9 @@ struct Quantization {
   int64_t zero_point = 0;
 };
 
+enum class Resize { kStretch, kLetterbox };
+Resize parse_resize(const std::string& name);  // "stretch" or "letterbox"
+
 // ---- model card (format deeplab_tf.model_card/1) ----------------------------------------
 
 struct InputSpec {
@@ -38,6 +41,7 @@ struct InputSpec {
   DType dtype = DType::kUInt8;
   double mean[3] = {0, 0, 0}, std[3] = {1, 1, 1};  // pixel space: x = (pixel - mean) / std
   std::optional<Quantization> quantization;
+  Resize resize = Resize::kStretch;  // the app's default ("resize"; stretch when the card has none)
 };
 
 struct OutputSpec {
@@ -71,9 +75,6 @@ struct ImageView {  // interleaved 8-bit RGB or RGBA rows, no padding
   const uint8_t* data = nullptr;
   int height = 0, width = 0, channels = 0;
 };
-
-enum class Resize { kStretch, kLetterbox };
-Resize parse_resize(const std::string& name);  // "stretch" or "letterbox"
 
 struct Box {
   int top = 0, left = 0, height = 0, width = 0;
