@@ -29,11 +29,21 @@ def _clear_keras_session():
     keras.backend.clear_session()
 
 
-def write_records(folder, split="train", shards=2, per_shard=3, size=(40, 56), classes=4, ignore=255, seed=0):
-    """Writes tiny ``{split}-*.tfrecord`` shards of random images whose label
-    is a function of the image (learnable), with an ignored band on top."""
-    import cv2
+def record_sample(index, size=(40, 56), classes=4, ignore=255):
+    """The ``(image, label)`` that ``write_records`` writes as sample ``index`` (= seed * 1000 +
+    shard * 100 + i): random RGB pixels, a label that is a function of the image (learnable),
+    and an ignored band of two rows on top."""
     import numpy as np
+
+    image = np.random.RandomState(index).randint(0, 256, (*size, 3), dtype=np.uint8)
+    label = (image[..., 0].astype(np.int32) * classes // 256).astype(np.uint8)
+    label[:2] = ignore
+    return image, label
+
+
+def write_records(folder, split="train", shards=2, per_shard=3, size=(40, 56), classes=4, ignore=255, seed=0):
+    """Writes tiny ``{split}-*.tfrecord`` shards of ``record_sample``s."""
+    import cv2
     import tensorflow as tf
 
     from deeplab_tf.data.schema import make_example
@@ -44,10 +54,7 @@ def write_records(folder, split="train", shards=2, per_shard=3, size=(40, 56), c
         path = folder / f"{split}-{shard:05d}-of-{shards:05d}.tfrecord"
         with tf.io.TFRecordWriter(str(path)) as writer:
             for i in range(per_shard):
-                rng = np.random.RandomState(seed * 1000 + shard * 100 + i)
-                image = rng.randint(0, 256, (*size, 3), dtype=np.uint8)
-                label = (image[..., 0].astype(np.int32) * classes // 256).astype(np.uint8)
-                label[:2] = ignore
+                image, label = record_sample(seed * 1000 + shard * 100 + i, size, classes, ignore)
                 example = make_example(
                     cv2.imencode(".png", image[..., ::-1])[1].tobytes(),
                     "png",

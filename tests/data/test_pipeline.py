@@ -1,43 +1,18 @@
 import dataclasses
 
-import cv2
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import record_sample, write_records
 
 from deeplab_tf.configs import DataConfig
 from deeplab_tf.data import augment
 from deeplab_tf.data.pipeline import eval_dataset, list_record_files, train_dataset
-from deeplab_tf.data.schema import make_example, parse_example
+from deeplab_tf.data.schema import parse_example
 from deeplab_tf.models.backbones.base import MINUS_ONE_TO_ONE, Preprocessing
 
 IGNORE = 255
 CLASSES = 4
-
-
-def make_sample(seed, height=40, width=56):
-    rng = np.random.RandomState(seed)
-    image = rng.randint(0, 256, (height, width, 3), dtype=np.uint8)
-    label = rng.randint(0, CLASSES, (height, width), dtype=np.uint8)
-    label[:5] = IGNORE
-    return image, label
-
-
-def write_records(folder, split="train", shards=2, per_shard=3, size=(40, 56)):
-    for shard in range(shards):
-        path = folder / f"{split}-{shard:05d}-of-{shards:05d}.tfrecord"
-        with tf.io.TFRecordWriter(str(path)) as writer:
-            for i in range(per_shard):
-                image, label = make_sample(shard * 100 + i, *size)
-                example = make_example(
-                    cv2.imencode(".png", image[..., ::-1])[1].tobytes(),
-                    "png",
-                    cv2.imencode(".png", label)[1].tobytes(),
-                    f"{split}_{shard}_{i}.png",
-                    *size,
-                )
-                writer.write(example.SerializeToString())
-    return folder
 
 
 def apply(fn, sample, mode):
@@ -49,7 +24,7 @@ def apply(fn, sample, mode):
 
 
 def tensor_sample(seed=0, height=40, width=56):
-    image, label = make_sample(seed, height, width)
+    image, label = record_sample(seed, (height, width))
     return {"image": tf.constant(image, tf.float32), "label": tf.constant(label[..., None])}
 
 
@@ -61,7 +36,7 @@ SEED = tf.constant([1, 2], tf.int64)
 def test_parse_example_round_trips(mode, tmp_path):
     write_records(tmp_path, shards=1, per_shard=1)
     record = next(iter(tf.data.TFRecordDataset(str(tmp_path / "train-00000-of-00001.tfrecord"))))
-    image, label = make_sample(0)
+    image, label = record_sample(0)
     out = apply(parse_example, record, mode)
     np.testing.assert_array_equal(out["image"], image)
     np.testing.assert_array_equal(out["label"][..., 0], label)
@@ -191,7 +166,7 @@ def test_eval_dataset_pads_with_ignore_and_keeps_sizes(tmp_path):
     assert first["image"].shape == (2, 48, 64, 3)
     assert (first["label"][:, 40:] == IGNORE).all() and (first["label"][:, :, 56:] == IGNORE).all()
     assert list(first["height"]) == [40, 40] and list(first["width"]) == [56, 56]
-    image, label = make_sample(0)
+    image, label = record_sample(0)
     np.testing.assert_array_equal(first["image"][0, :40, :56], image.astype(np.float32))
     # Deterministic order: the same every time.
     again = take(eval_dataset(config, Preprocessing((0.0,) * 3, (1.0,) * 3), (48, 64)), 1)[0]
