@@ -2,9 +2,12 @@
 camera reason, and the Swift code calls only what the Objective-C++ bridge declares. Building needs Xcode
 (mobile/README.md); the C++ core the bridge wraps is built and tested by tests for mobile/native."""
 
+import os
 import pathlib
 import plistlib
 import re
+import subprocess
+import textwrap
 
 from syntax_check import files_with_errors, parser_for, syntax_errors
 
@@ -65,4 +68,38 @@ def test_cpu_thread_stepper_like_android():
     assert re.search(r"Stepper\(.*value: \$model\.threads, in: SegmentationViewModel\.threadRange\)\s+"
                      r"\.disabled\(model\.backend != \.cpu\)", view)
     assert "if (!gpu) cpu_threads = static_cast<int>(threads);" in bridge
-    assert "segcore::Accelerator::kCpu, cpu_threads)" in bridge
+    assert "segcore::Accelerator::kCpu, cpu_threads," in bridge
+
+
+def _block_scalars(yaml_text: str, key: str) -> list[str]:
+    """The values of ``key: |`` literal blocks in a YAML text (their lines, dedented)."""
+    lines, blocks = yaml_text.splitlines(), []
+    for i, line in enumerate(lines):
+        if line.strip() == f"- {key}: |" or line.strip() == f"{key}: |":
+            indent = len(line) - len(line.lstrip())
+            body = []
+            for following in lines[i + 1 :]:
+                if following.strip() and len(following) - len(following.lstrip()) <= indent:
+                    break
+                body.append(following)
+            blocks.append(textwrap.dedent("\n".join(body)))
+    return blocks
+
+
+def test_gpu_accelerator_is_looked_for_where_the_project_embeds_it(tmp_path):
+    """LiteRT's Metal accelerator: the bridge gives the core the app's Frameworks folder, and the project's build
+    script copies the dylib there when mobile/ios/LiteRT has it; without it the app still builds (CPU only).
+    The script runs here with Xcode's variables set by hand (no signing identity)."""
+    bridge = (APP / "SegmenterBridge.mm").read_text()
+    assert "NSBundle.mainBundle.privateFrameworksPath" in bridge
+    scripts = [s for s in _block_scalars((IOS / "project.yml").read_text(), "script") if "libLiteRtMetalAccelerator" in s]
+    assert len(scripts) == 1
+    env = {"PATH": os.environ["PATH"], "SRCROOT": str(tmp_path), "TARGET_BUILD_DIR": str(tmp_path / "build"),
+           "FRAMEWORKS_FOLDER_PATH": "DeepLabSegment.app/Frameworks"}
+    embedded = tmp_path / "build" / "DeepLabSegment.app" / "Frameworks" / "libLiteRtMetalAccelerator.dylib"
+    subprocess.run(["sh", "-euc", scripts[0]], env=env, check=True)
+    assert not embedded.exists()  # no accelerator in LiteRT/: nothing to embed, and no failure
+    (tmp_path / "LiteRT").mkdir()
+    (tmp_path / "LiteRT" / "libLiteRtMetalAccelerator.dylib").write_bytes(b"dylib")
+    subprocess.run(["sh", "-euc", scripts[0]], env=env, check=True)
+    assert embedded.read_bytes() == b"dylib"

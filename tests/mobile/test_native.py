@@ -54,7 +54,8 @@ def _shared_dir() -> pathlib.Path | None:
 
 def test_ctest_passes(build_dir):
     """Every ctest test passes; the reference cases run when ../shared is there (else skip, exit 77).
-    Each golden model also runs on 2 CPU threads and gives the mask of 1 thread."""
+    Each golden model also runs on 2 CPU threads and gives the mask of 1 thread; the GPU runs or is refused
+    with a message naming the missing accelerator."""
     shared = _shared_dir()
     env = dict(os.environ, **({"DEEPLAB_SHARED": str(shared)} if shared else {}))
     result = _run(["ctest", "--test-dir", build_dir, "--output-on-failure", "-V"], env=env)
@@ -63,7 +64,7 @@ def test_ctest_passes(build_dir):
         if "Test #" in line and ("Passed" in line or "Skipped" in line or "Failed" in line):
             name = line.split("Test #", 1)[1].split(":", 1)[1].split()[0]
             status[name] = "Passed" if "Passed" in line else ("Skipped" if "Skipped" in line else "Failed")
-    expected = {"processing", "golden_project", "golden_reference", "bad_models", "threads"}
+    expected = {"processing", "golden_project", "golden_reference", "bad_models", "accelerators"}
     assert set(status) == expected, result.stdout[-3000:]
     assert status["golden_reference"] == ("Passed" if shared else "Skipped")
     assert all(status[name] == "Passed" for name in expected - {"golden_reference"})
@@ -71,3 +72,7 @@ def test_ctest_passes(build_dir):
     assert len(figures) == 6 + (4 if shared else 0), result.stdout[-3000:]
     assert all("1 and 2 threads: same mask" in line for line in figures), figures
     assert "after compiling another with 3" in result.stdout  # the thread count reached XNNPACK (Linux)
+    assert "GPU: refused: LiteRT has no GPU accelerator here" in result.stdout or "GPU: ran;" in result.stdout
+    # The runner's library folder reached LiteRT: its log names the GPU libraries it tried there.
+    assert "Attempting to load GPU accelerator(" in result.stdout
+    assert "/no_gpu_library_here/libLiteRt" in result.stdout, result.stdout[-3000:]

@@ -86,9 +86,13 @@ static NSError *ErrorFrom(const std::exception &e) {
       // The thread count is a CPU setting, as in the Android app; the core refuses a count below 1.
       std::optional<int> cpu_threads;
       if (!gpu) cpu_threads = static_cast<int>(threads);
+      // LiteRT loads its GPU accelerator (libLiteRtMetalAccelerator.dylib) from the app's Frameworks folder,
+      // where project.yml embeds it.
+      NSString *frameworks = NSBundle.mainBundle.privateFrameworksPath ?: @"";
       _segmenter = std::make_unique<segcore::Segmenter>(
           std::string(cardPath.UTF8String), std::string(),
-          gpu ? segcore::Accelerator::kGpu : segcore::Accelerator::kCpu, cpu_threads);
+          gpu ? segcore::Accelerator::kGpu : segcore::Accelerator::kCpu, cpu_threads,
+          std::string(frameworks.UTF8String));
     } catch (const std::exception &e) {
       if (error) *error = ErrorFrom(e);
       return nil;

@@ -26,7 +26,7 @@ typedef struct LiteRtOpaqueOptionsT* LiteRtOpaqueOptions;
 typedef struct LiteRtCompiledModelT* LiteRtCompiledModel;
 typedef struct LiteRtTensorBufferT* LiteRtTensorBuffer;
 typedef struct LiteRtTensorBufferRequirementsT* LiteRtTensorBufferRequirements;
-typedef struct LiteRtEnvOption LiteRtEnvOption;  // only passed as a null pointer here
+typedef struct LiteRtAcceleratorT* LiteRtAccelerator;
 
 typedef size_t LiteRtParamIndex;
 typedef int LiteRtHwAcceleratorSet;
@@ -76,10 +76,31 @@ typedef struct {
   int64_t zero_point;
 } LiteRtQuantizationPerTensor;
 
+// litert_any.h, litert_environment_options.h: an environment option is a tag and a tagged value.
+typedef enum { kLiteRtAnyTypeString = 8 } LiteRtAnyType;
+typedef struct {
+  LiteRtAnyType type;
+  union {
+    bool bool_value;
+    int64_t int_value;
+    double real_value;
+    const char* str_value;
+    const void* ptr_value;
+  };
+} LiteRtAny;
+// The folder LiteRT loads its accelerator libraries (the GPU one) from; 22 in this version.
+typedef enum { kLiteRtEnvOptionTagRuntimeLibraryDir = 22 } LiteRtEnvOptionTag;
+typedef struct {
+  LiteRtEnvOptionTag tag;
+  LiteRtAny value;
+} LiteRtEnvOption;
+
 static_assert(sizeof(LiteRtLayout) == 68, "LiteRtLayout differs from ai-edge-litert 2.3");
 static_assert(sizeof(LiteRtRankedTensorType) == 72, "LiteRtRankedTensorType differs from ai-edge-litert 2.3");
 static_assert(offsetof(LiteRtRankedTensorType, layout) == 4, "LiteRtRankedTensorType layout offset");
 static_assert(sizeof(LiteRtQuantizationPerTensor) == 16, "LiteRtQuantizationPerTensor differs");
+static_assert(sizeof(void*) != 8 || sizeof(LiteRtEnvOption) == 24, "LiteRtEnvOption differs from ai-edge-litert 2.3");
+static_assert(sizeof(void*) != 8 || offsetof(LiteRtEnvOption, value) == 8, "LiteRtEnvOption value offset");
 
 // Environment, options, model.
 LiteRtStatus LiteRtCreateEnvironment(int num_options, const LiteRtEnvOption* options, LiteRtEnvironment* environment);
@@ -103,6 +124,11 @@ LiteRtStatus LiteRtAddOpaqueOptions(LiteRtOptions options, LiteRtOpaqueOptions o
 // text ("num_threads = 4\n"); the CPU accelerator inside libLiteRt.so parses it
 // (litert/runtime/litert_cpu_options.cc). segcore writes that payload itself.
 #define SEGCORE_LITERT_CPU_OPTIONS_IDENTIFIER "xnnpack"
+// Accelerators the environment registered when it was created (litert_accelerator.h).
+LiteRtStatus LiteRtGetNumAccelerators(LiteRtEnvironment environment, LiteRtParamIndex* num_accelerators);
+LiteRtStatus LiteRtGetAccelerator(LiteRtEnvironment environment, LiteRtParamIndex index, LiteRtAccelerator* accelerator);
+LiteRtStatus LiteRtGetAcceleratorHardwareSupport(LiteRtAccelerator accelerator, LiteRtHwAcceleratorSet* supported_hardware);
+
 LiteRtStatus LiteRtCreateModelFromFile(LiteRtEnvironment environment, const char* filename, LiteRtModel* model);
 void LiteRtDestroyModel(LiteRtModel model);
 LiteRtStatus LiteRtGetNumModelSubgraphs(LiteRtModel model, LiteRtParamIndex* num_subgraphs);

@@ -121,6 +121,21 @@ void add_cpu_threads(LiteRtOptions options, int threads) {
   check(added, "setting " + std::to_string(threads) + " CPU threads");
 }
 
+// Whether the environment registered an accelerator for `hardware` (LiteRT loads the GPU one from a
+// library of its own when it finds it: libLiteRtMetalAccelerator.dylib on iOS).
+bool has_accelerator(LiteRtEnvironment environment, LiteRtHwAcceleratorSet hardware) {
+  LiteRtParamIndex count = 0;
+  check(LiteRtGetNumAccelerators(environment, &count), "listing the LiteRT accelerators");
+  for (LiteRtParamIndex i = 0; i < count; ++i) {
+    LiteRtAccelerator accelerator = nullptr;
+    LiteRtHwAcceleratorSet supported = 0;
+    if (LiteRtGetAccelerator(environment, i, &accelerator) == kLiteRtStatusOk &&
+        LiteRtGetAcceleratorHardwareSupport(accelerator, &supported) == kLiteRtStatusOk && (supported & hardware))
+      return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 size_t TensorInfo::bytes() const {
@@ -130,6 +145,7 @@ size_t TensorInfo::bytes() const {
 }
 
 struct Runner::Handles {
+  std::string library_dir;  // the environment's option points at it: kept as long as the environment
   LiteRtEnvironment environment = nullptr;
   LiteRtModel model = nullptr;
   LiteRtOptions options = nullptr;
@@ -151,14 +167,24 @@ Runner::Runner(std::unique_ptr<Handles> handles, TensorInfo input, TensorInfo ou
 Runner::~Runner() = default;
 
 std::unique_ptr<Runner> Runner::open(const std::string& model_path, Accelerator accelerator,
-                                     std::optional<int> cpu_threads) {
-  if (cpu_threads && *cpu_threads < 1)
+                                     std::optional<int> cpu_threads, const std::string& library_dir) {
+  if (cpu_threads.value_or(1) < 1)
     throw Error("CPU thread count " + std::to_string(*cpu_threads) +
                 ": give 1 or more threads, or none to let LiteRT choose");
   if (!std::ifstream(model_path, std::ios::binary))
     throw Error("model file " + model_path + " does not exist or cannot be read");
   auto h = std::make_unique<Handles>();
-  check(LiteRtCreateEnvironment(0, nullptr, &h->environment), "creating the LiteRT environment");
+  h->library_dir = library_dir;
+  LiteRtEnvOption library_option{kLiteRtEnvOptionTagRuntimeLibraryDir, {}};
+  library_option.value.type = kLiteRtAnyTypeString;
+  library_option.value.str_value = h->library_dir.c_str();
+  check(LiteRtCreateEnvironment(library_dir.empty() ? 0 : 1, &library_option, &h->environment),
+        "creating the LiteRT environment");
+  if (accelerator == Accelerator::kGpu && !has_accelerator(h->environment, kLiteRtHwAcceleratorGpu))
+    throw Error("LiteRT has no GPU accelerator here: its GPU library (libLiteRtMetalAccelerator.dylib on iOS, "
+                "libLiteRtOpenClAccelerator.so or libLiteRtWebGpuAccelerator.so elsewhere) was not found in " +
+                (library_dir.empty() ? std::string("the loader's search path") : library_dir) +
+                " or found no usable GPU; run on the CPU");
   check(LiteRtCreateModelFromFile(h->environment, model_path.c_str(), &h->model), "loading " + model_path + " as a .tflite model");
   LiteRtParamIndex subgraphs = 0, main_index = 0;
   check(LiteRtGetNumModelSubgraphs(h->model, &subgraphs), "reading the subgraphs of " + model_path);
@@ -249,14 +275,14 @@ std::vector<uint8_t> Runner::run(const std::vector<uint8_t>& input) {
 }
 
 Segmenter::Segmenter(const std::string& card_path, const std::string& model_path, Accelerator accelerator,
-                     std::optional<int> cpu_threads)
+                     std::optional<int> cpu_threads, const std::string& library_dir)
     : card_(read_model_card(card_path)) {
   std::string path = model_path;
   if (path.empty()) {
     size_t slash = card_path.find_last_of('/');
     path = (slash == std::string::npos ? std::string() : card_path.substr(0, slash + 1)) + card_.model_file;
   }
-  runner_ = Runner::open(path, accelerator, cpu_threads);
+  runner_ = Runner::open(path, accelerator, cpu_threads, library_dir);
   runner_->check_card(card_);
 }
 

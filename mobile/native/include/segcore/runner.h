@@ -24,12 +24,15 @@ enum class Accelerator { kCpu, kGpu };
 class Runner {
  public:
   // Loads and compiles the model. cpu_threads: the CPU (XNNPACK) thread count, at least 1;
-  // unset, LiteRT chooses. Throws Error for a thread count below 1, a missing file, a file
+  // unset, LiteRT chooses. library_dir: the folder LiteRT loads its GPU accelerator library
+  // from (an iOS app's Frameworks folder); empty, the loader's search path. Throws Error for a
+  // thread count below 1, the GPU when LiteRT has no GPU accelerator, a missing file, a file
   // LiteRT cannot load, or a model outside the contract: not one input [1, H, W, 3] (uint8,
   // int8 or float32) and one output [1, H, W, C] scores (float32, uint8, int8) or [1, H, W]
   // mask (uint8, int32, int64); the message names the tensor and what is wrong.
   static std::unique_ptr<Runner> open(const std::string& model_path, Accelerator accelerator = Accelerator::kCpu,
-                                      std::optional<int> cpu_threads = std::nullopt);
+                                      std::optional<int> cpu_threads = std::nullopt,
+                                      const std::string& library_dir = "");
   ~Runner();
   Runner(const Runner&) = delete;
   Runner& operator=(const Runner&) = delete;
@@ -62,9 +65,10 @@ struct Segmentation {
 class Segmenter {
  public:
   // card_path: the model card; the model is <card dir>/<card.model_file> unless model_path is given.
-  // accelerator and cpu_threads as for Runner::open.
+  // accelerator, cpu_threads and library_dir as for Runner::open.
   Segmenter(const std::string& card_path, const std::string& model_path = "",
-            Accelerator accelerator = Accelerator::kCpu, std::optional<int> cpu_threads = std::nullopt);
+            Accelerator accelerator = Accelerator::kCpu, std::optional<int> cpu_threads = std::nullopt,
+            const std::string& library_dir = "");
   const ModelCard& card() const { return card_; }
   Segmentation segment(const ImageView& image, Resize resize, int opacity);
 
