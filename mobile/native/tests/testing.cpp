@@ -2,6 +2,8 @@
 
 #include <zlib.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -58,6 +60,53 @@ std::string read_text(const std::string& path) {
 
 static uint32_t be32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+}
+
+std::string sha256_hex(const std::vector<uint8_t>& data) {
+  // FIPS 180-4. Round constants: the first 32 bits of the fractional parts of the cube roots of
+  // the first 64 primes; initial hash value: those of the square roots of the first 8 primes.
+  auto fraction_bits = [](long double x) { return static_cast<uint32_t>((x - std::floor(x)) * 4294967296.0L); };
+  uint32_t k[64], h[8];
+  for (int n = 2, found = 0; found < 64; ++n) {
+    bool prime = true;
+    for (int d = 2; d * d <= n && prime; ++d) prime = n % d != 0;
+    if (!prime) continue;
+    if (found < 8) h[found] = fraction_bits(std::sqrt(static_cast<long double>(n)));
+    k[found++] = fraction_bits(std::cbrt(static_cast<long double>(n)));
+  }
+  std::vector<uint8_t> message = data;  // padded: 0x80, zeros, the bit length (big-endian, 64 bits)
+  message.push_back(0x80);
+  while (message.size() % 64 != 56) message.push_back(0);
+  const uint64_t bits = static_cast<uint64_t>(data.size()) * 8;
+  for (int i = 7; i >= 0; --i) message.push_back(static_cast<uint8_t>(bits >> (8 * i)));
+  auto rotr = [](uint32_t x, int n) { return (x >> n) | (x << (32 - n)); };
+  for (size_t block = 0; block < message.size(); block += 64) {
+    uint32_t w[64];
+    for (int t = 0; t < 16; ++t) w[t] = be32(&message[block + 4 * t]);
+    for (int t = 16; t < 64; ++t) {
+      const uint32_t s0 = rotr(w[t - 15], 7) ^ rotr(w[t - 15], 18) ^ (w[t - 15] >> 3);
+      const uint32_t s1 = rotr(w[t - 2], 17) ^ rotr(w[t - 2], 19) ^ (w[t - 2] >> 10);
+      w[t] = w[t - 16] + s0 + w[t - 7] + s1;
+    }
+    uint32_t v[8];
+    std::copy(h, h + 8, v);
+    for (int t = 0; t < 64; ++t) {
+      const uint32_t big_s1 = rotr(v[4], 6) ^ rotr(v[4], 11) ^ rotr(v[4], 25);
+      const uint32_t choose = (v[4] & v[5]) ^ (~v[4] & v[6]);
+      const uint32_t t1 = v[7] + big_s1 + choose + k[t] + w[t];
+      const uint32_t big_s0 = rotr(v[0], 2) ^ rotr(v[0], 13) ^ rotr(v[0], 22);
+      const uint32_t majority = (v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]);
+      std::copy_backward(v, v + 7, v + 8);  // h = g, g = f, ..., b = a
+      v[4] += t1;
+      v[0] = t1 + big_s0 + majority;
+    }
+    for (int i = 0; i < 8; ++i) h[i] += v[i];
+  }
+  static const char* digits = "0123456789abcdef";
+  std::string hex;
+  for (uint32_t word : h)
+    for (int shift = 28; shift >= 0; shift -= 4) hex += digits[(word >> shift) & 15];
+  return hex;
 }
 
 static int paeth(int a, int b, int c) {

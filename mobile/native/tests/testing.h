@@ -29,6 +29,7 @@ int finish(const char* name);  // prints the result; the process exit code
 std::vector<uint8_t> read_file(const std::string& path);  // throws std::runtime_error
 std::string read_text(const std::string& path);
 bool file_exists(const std::string& path);
+std::string sha256_hex(const std::vector<uint8_t>& data);  // lower-case hex digest
 
 struct Png {
   int height = 0, width = 0, channels = 0;  // 1 gray, 3 RGB, 4 RGBA
