@@ -41,6 +41,7 @@ setup(
             "deeplab-eval=deeplab_tf.cli.eval:run",
             "deeplab-predict=deeplab_tf.cli.predict:run",
             "deeplab-export=deeplab_tf.cli.export:run",
+            "deeplab-demo=deeplab_tf.cli.demo:run",
         ],
     },
 )

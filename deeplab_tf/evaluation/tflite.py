@@ -130,6 +130,10 @@ class TFLitePredictor:
             scores = tf.image.resize(scores, (height, width), method="bilinear").numpy()
         return scores
 
+    def mask(self, image: np.ndarray) -> np.ndarray:
+        """RGB uint8 [h, w, 3] of any size -> class ids uint8 [h, w] (the model's size, stretched and back)."""
+        return self._run(np.asarray(image, np.float32)).argmax(-1).astype(np.uint8)
+
     def __call__(self, images) -> np.ndarray:
         images = np.asarray(images, np.float32)
         sizes = self.sizes or [images.shape[1:3]] * len(images)
