@@ -19,4 +19,5 @@ if ! "$MG_VENV/bin/python" -c "import official.vision.modeling.factory" 2>/dev/n
   "$MG_VENV/bin/pip" install -q --no-deps "tf-models-official==$MG_VERSION"
   "$MG_VENV/bin/pip" install -q gin-config pycocotools matplotlib
 fi
-exec "$MG_VENV/bin/python" "$here/bench_vs_model_garden.py" "$@"
+# MG_SCRIPT: another script of this folder to run in the venv (bench_export_vs_model_garden.sh sets it).
+exec "$MG_VENV/bin/python" "$here/${MG_SCRIPT:-bench_vs_model_garden.py}" "$@"
