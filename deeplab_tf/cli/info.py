@@ -21,13 +21,12 @@ flags.DEFINE_bool("json", False, "Print JSON instead of text.")
 
 
 def describe(config) -> dict:
-    """Builds the model of ``config`` and returns its description as a dict."""
-    from deeplab_tf.models import build_backbone, build_deeplab, feature_strides, get_backbone_spec
+    """Builds the model of ``config`` (once) and returns its description as a dict."""
+    from deeplab_tf.models import build_deeplab_with_backbone, feature_strides, get_backbone_spec
     from deeplab_tf.models.profile import count_macs, count_params
 
     model_config = config.model
-    model = build_deeplab(model_config)
-    backbone = build_backbone(model_config.backbone, tuple(model_config.input_size))
+    model, backbone = build_deeplab_with_backbone(model_config)
     strides = feature_strides(backbone)
     height, width = model_config.input_size
     return {

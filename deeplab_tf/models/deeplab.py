@@ -56,6 +56,16 @@ def build_deeplab(config: ModelConfig) -> keras.Model:
         size the backbone cannot take, fewer than 2 classes, bad decoder level.
       RuntimeError: pretrained weights requested but unavailable.
     """
+    return build_deeplab_with_backbone(config)[0]
+
+
+def build_deeplab_with_backbone(config: ModelConfig) -> tuple[keras.Model, keras.Model]:
+    """``build_deeplab``, and the backbone inside it: a model over the same layers
+    from ``image`` to the named feature levels (for profiling without a second build).
+
+    Raises:
+      As ``build_deeplab``.
+    """
     validate_model_config(config)
     input_size = tuple(config.input_size)
     inputs = keras.Input(shape=(*input_size, 3), name="image")
@@ -73,4 +83,4 @@ def build_deeplab(config: ModelConfig) -> keras.Model:
         stride = strides[level]
     x = keras.layers.Conv2D(config.num_classes, 1, name="logits_conv")(x)
     logits = upsample_to(x, input_size, stride, "logits")
-    return keras.Model(inputs, logits, name=model_name(config))
+    return keras.Model(inputs, logits, name=model_name(config)), backbone

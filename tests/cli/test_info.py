@@ -51,3 +51,19 @@ def test_mobilenet_v2_pascal_multiply_adds_are_published_figure():
 
     info = describe(get_experiment("deeplabv3_mnv2_pascal"))
     assert abs(info["multiply_adds"] - 2.75e9) / 2.75e9 < 0.10
+
+
+def test_describe_reports_the_backbone_inside_the_one_built_model():
+    from deeplab_tf.cli.info import describe
+    from deeplab_tf.models import build_backbone, build_deeplab_with_backbone, feature_strides
+    from deeplab_tf.models.profile import count_macs
+
+    config = get_experiment("deeplabv3plus_mnv2_camvid", smoke=True)
+    model, backbone = build_deeplab_with_backbone(config.model)
+    assert {id(layer) for layer in backbone.layers} < {id(layer) for layer in model.layers}
+    assert backbone.input is model.input and backbone.output["C2"].shape[1:3] == (17, 17)
+    standalone = build_backbone(config.model.backbone, tuple(config.model.input_size))
+    info = describe(config)
+    assert info["backbone_multiply_adds"] == count_macs(standalone) == count_macs(backbone) > 0
+    assert info["multiply_adds"] == count_macs(model) > info["backbone_multiply_adds"]
+    assert {name: level["stride"] for name, level in info["feature_levels"].items()} == feature_strides(standalone)
