@@ -423,8 +423,8 @@ class Demo:
 
     def android_command(self) -> str:
         return (
-            f"deeplab-export --model_dir={self.paths['qat']} --quantization=int8_qat --output=mask "
-            f"--android_assets={ANDROID_ASSETS}"
+            f"deeplab-export --model_dir={self.paths['qat']} --output_dir={self.paths['export']} "
+            f"--quantization=int8_qat --output=mask --android_assets={ANDROID_ASSETS}"
         )
 
     def next_steps(self) -> list[dict]:

@@ -92,7 +92,8 @@ def test_smoke_demo_runs_resumes_and_writes_the_report(tmp_path):
     for stage in ("generate and convert the data", "train the float model", "evaluate the float model"):
         assert f"{stage}: done before" in out
     assert "fine-tune quantization-aware ..." in out and "report: " in out
-    assert "--quantization=int8_qat --output=mask --android_assets=mobile/android/app/src/main/assets" in out
+    command = f"deeplab-export --model_dir={workdir}/qat --output_dir={workdir}/export --quantization=int8_qat"
+    assert f"{command} --output=mask --android_assets=mobile/android/app/src/main/assets" in out
 
     state = json.loads((workdir / STATE_FILE).read_text())
     assert list(state["stages"]) == ["data", "train", "evaluate", "qat", "export", "measure", "overlays", "report"]
