@@ -9,6 +9,7 @@ without touching the last good checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -183,7 +184,11 @@ def train(
     os.makedirs(model_dir, exist_ok=True)
     if chief:
         checkpoints.save_experiment(model_dir, config, qat_origin)
-    ckpt_dir = os.path.join(model_dir, "ckpt") if chief else tempfile.mkdtemp(prefix="deeplab-worker-ckpt-")
+    # Every worker saves (the save is collective under MultiWorkerMirroredStrategy) and every
+    # worker resumes from the chief's checkpoints; the others write to a temporary folder,
+    # removed when the training loop ends.
+    ckpt_dir = os.path.join(model_dir, "ckpt")
+    worker_dir = None if chief else tempfile.TemporaryDirectory(prefix="deeplab-worker-ckpt-")
 
     keras.utils.set_random_seed(train_cfg.seed)
     keras.backend.experimental.enable_tf_random_generator()
@@ -201,12 +206,14 @@ def train(
         if train_cfg.mixed_precision == "float16":
             optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
         checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, rng=rng)
-        manager = tf.train.CheckpointManager(checkpoint, ckpt_dir, max_to_keep=train_cfg.keep_checkpoints)
-        if manager.latest_checkpoint:
+        save_dir = ckpt_dir if chief else worker_dir.name
+        manager = tf.train.CheckpointManager(checkpoint, save_dir, max_to_keep=train_cfg.keep_checkpoints)
+        latest = tf.train.latest_checkpoint(ckpt_dir)
+        if latest:
             try:
-                checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+                checkpoint.restore(latest).assert_existing_objects_matched()
             except (AssertionError, ValueError) as error:
-                raise ValueError(f"checkpoint {manager.latest_checkpoint} does not fit this model: {error}") from None
+                raise ValueError(f"checkpoint {latest} does not fit this model: {error}") from None
         elif qat_origin is not None:
             finetune.calibrate_on_training_data(model, config)
     step = int(optimizer.iterations.numpy())
@@ -235,7 +242,7 @@ def train(
     last_stop = stop_at_step if stop_at_step is not None else train_cfg.train_steps
     best = _load_best(model_dir)
     loss_value, rate, window_start, window_steps = float("nan"), 0.0, time.perf_counter(), 0
-    with _Stop() as stop, writer.as_default():
+    with _Stop() as stop, writer.as_default(), worker_dir or contextlib.nullcontext():
         while step < last_stop:
             batch = next(iterator)
             loss_value = float(train_step(batch["image"], batch["label"]))

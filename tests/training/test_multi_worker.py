@@ -141,20 +141,22 @@ def free_ports(count):
             sock.close()
 
 
-def run_workers(records, model_dir, count=2, timeout=900):
+def run_workers(records, model_dir, temp_dir, count=2, train_steps=1, timeout=900):
     """Runs ``count`` worker processes of one MultiWorkerMirroredStrategy
-    cluster; returns their outputs. Every process is killed on the way out,
-    whatever happens (and each exits by itself if this process dies)."""
+    cluster (``temp_dir`` as their TMPDIR); returns their outputs. Every process
+    is killed on the way out, whatever happens (and each exits by itself if this
+    process dies)."""
     cluster = {"worker": [f"localhost:{port}" for port in free_ports(count)]}
     processes = []
+    os.makedirs(temp_dir, exist_ok=True)
     try:
         for index in range(count):
             tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
             command = [sys.executable, os.path.abspath(__file__), "worker", records, model_dir, str(os.getpid())]
             processes.append(
                 subprocess.Popen(
-                    command,
-                    env=dict(ENV, TF_CONFIG=tf_config),
+                    [*command, str(train_steps)],
+                    env=dict(ENV, TF_CONFIG=tf_config, TMPDIR=str(temp_dir)),
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,
                     text=True,
@@ -178,14 +180,29 @@ def test_two_workers_match_one_worker(tmp_path):
 
     records = write_two_records(tmp_path / "records")
     config = equivalence_config(records)
-    outputs = run_workers(records, str(tmp_path / "two_workers"))
+    outputs = run_workers(records, str(tmp_path / "two_workers"), tmp_path / "temp")
     assert all("worker done 1 replicas 2" in output for output in outputs), outputs
+    # The non-chief worker's checkpoints went to a temporary folder, removed at the end.
+    assert not [name for name in os.listdir(tmp_path / "temp") if name.startswith("deeplab-worker-ckpt-")]
     train(config, str(tmp_path / "one_worker"))
     single = trained_weights(str(tmp_path / "one_worker"), config)
     distributed = trained_weights(str(tmp_path / "two_workers"), config)
     difference = relative_difference(distributed, single, initial_weights(config))
     print(f"two workers vs one: {difference:.2e} of the update")
     assert difference < TOLERANCE
+
+
+@pytest.mark.heavy
+def test_two_workers_resume_from_the_chiefs_checkpoint(tmp_path):
+    """Two workers stopped after step 1, restarted for 2 steps: both resume at step 1
+    from the chief's checkpoint (a worker starting afresh would run a step more than
+    the chief, and the cluster would hang on it)."""
+    records = write_two_records(tmp_path / "records")
+    model_dir = str(tmp_path / "run")
+    run_workers(records, model_dir, tmp_path / "temp")
+    outputs = run_workers(records, model_dir, tmp_path / "temp", train_steps=2, timeout=600)
+    assert all("worker done 2 replicas 2 from 1" in output for output in outputs), outputs
+    assert not [name for name in os.listdir(tmp_path / "temp") if name.startswith("deeplab-worker-ckpt-")]
 
 
 def test_two_replicas_match_one_replica_on_a_small_model():
@@ -217,13 +234,15 @@ def _exit_with_parent(parent: int):
     threading.Thread(target=watch, daemon=True).start()
 
 
-def _worker(records, model_dir, parent):
+def _worker(records, model_dir, parent, train_steps):
     _exit_with_parent(int(parent))
+    from deeplab_tf.configs import override
     from deeplab_tf.training.trainer import get_strategy, train
 
     strategy = get_strategy("multi_worker_mirrored")
-    result = train(equivalence_config(records), model_dir, strategy)
-    print(f"worker done {result['step']} replicas {strategy.num_replicas_in_sync}", flush=True)
+    config = override(equivalence_config(records), {"train.train_steps": int(train_steps)})
+    result = train(config, model_dir, strategy)
+    print(f"worker done {result['step']} replicas {strategy.num_replicas_in_sync} from {result['start_step']}", flush=True)
 
 
 def _small_model(seed):
