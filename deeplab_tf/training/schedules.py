@@ -16,7 +16,10 @@ class WarmupPolynomialDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     def __init__(self, base: float, total_steps: int, warmup_steps: int = 0, power: float = 0.9, end: float = 0.0):
         if total_steps <= warmup_steps:
-            raise ValueError(f"train_steps ({total_steps}) must exceed warmup_steps ({warmup_steps})")
+            raise ValueError(
+                f"train_steps ({total_steps}) must exceed warmup_steps ({warmup_steps}); shorten the warm-up "
+                f"with --config=train.warmup_steps=N (N < {total_steps}, 0 for none) or train longer"
+            )
         self.base, self.total_steps, self.warmup_steps = base, total_steps, warmup_steps
         self.power, self.end = power, end
 
