@@ -58,9 +58,32 @@ def parse_size(text: str, flag: str) -> tuple[int, int]:
     return int(parts[0]), int(parts[1])
 
 
+def adopt_help(command_module: str) -> None:
+    """Makes --help / --helpshort show ``command_module``'s docstring and flags.
+
+    absl lists the key flags of the module named ``sys.argv[0]`` and prints
+    ``__main__``'s docstring; under a console script (bin/deeplab-eval) that is
+    the script, which defines neither. The command's flags (and the shared ones
+    of this module) become key flags of ``sys.argv[0]``.
+    """
+    import sys
+
+    for module in (command_module, __name__):
+        for flag in FLAGS.get_flags_for_module(module):
+            FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+    main_module = sys.modules.get("__main__")
+    if main_module is not None and not main_module.__doc__:
+        main_module.__doc__ = sys.modules[command_module].__doc__
+
+
 def run_main(main) -> None:
-    """absl.app.run that turns expected failures (bad input, missing files, NaN loss) into one line and exit code 1."""
+    """absl.app.run that turns expected failures (bad input, missing files, NaN loss) into one line and exit code 1.
+
+    --help lists the flags of the module defining ``main`` (``adopt_help``).
+    """
     from absl import app
+
+    adopt_help(main.__module__)
 
     def wrapped(argv):
         try:
