@@ -6,7 +6,7 @@
 
 Quantization-aware fine-tuning of a trained float model (then deeplab-export --quantization=int8_qat):
 
-    deeplab-train --experiment=deeplabv3plus_mnv2_camvid --qat_from=runs/camvid --model_dir=runs/camvid_qat \
+    deeplab-train --experiment=deeplabv3plus_mnv2_camvid --qat_from=runs/camvid --model_dir=runs/camvid_qat \\
         --data_dir=records/camvid [--train_steps=N] [--learning_rate=X] [--config=quant.calibration_batches=N]
 
 starts from the float run's best (else latest) checkpoint, calibrates activation ranges on training
@@ -73,6 +73,9 @@ def main(argv):
     if result["stopped_by_signal"]:
         print(f"stopped at step {result['step']} (checkpoint saved); run the same command to resume")
         raise SystemExit(143)  # 128 + SIGTERM, so that scripts do not go on as if training had finished
+    if result["step"] == result["start_step"]:  # nothing left to train: no loss to report
+        print(f"the run in {FLAGS.model_dir} was already complete at step {result['step']}; nothing to train")
+        return
     print(f"done: step {result['step']}, loss {result['loss']:.4f}, model_dir {FLAGS.model_dir}")
 
 

@@ -93,6 +93,8 @@ def test_sigkill_at_any_step_then_resume_gives_the_same_weights(records, tmp_pat
     assert checkpoints.latest_checkpoint(str(killed)).endswith("ckpt-4")
     result = subprocess.run(cli(*cli_args(records, killed, steps=8)), env=ENV, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
+    again = subprocess.run(cli(*cli_args(records, killed, steps=8)), env=ENV, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "already complete at step 8" in again.stdout and "nan" not in again.stdout
     config = smoke_config(records, steps=8)
     for a, b in zip(weights_of(str(straight), config), weights_of(str(killed), config), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
