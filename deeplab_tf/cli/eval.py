@@ -36,7 +36,7 @@ flags.DEFINE_string("data_dir", None, "Folder of TFRecords; default the experime
 flags.DEFINE_string("split", None, "Split to evaluate; default the experiment's data.eval_split.")
 flags.DEFINE_string("scales", "1.0", "Comma-separated inference scales, e.g. 0.75,1.0,1.25.")
 flags.DEFINE_bool("flip", False, "Also average over left-right flipped images.")
-flags.DEFINE_string("eval_size", None, "H,W images are padded to; default data.eval_size or the model input size.")
+flags.DEFINE_string("eval_size", None, "H,W images are padded to; default data.eval_size, else the split's largest image.")
 flags.DEFINE_string("output_json", None, "Report path; default OUTPUT_DIR/eval_SPLIT_stepN.json.")
 flags.DEFINE_string("output_dir", None, "Folder of reports; default MODEL_DIR/eval.")
 flags.DEFINE_integer("max_batches", None, "Evaluate only this many batches.", lower_bound=1)
@@ -100,7 +100,9 @@ class CheckpointEvaluator:
         self.eval_size, self.scales, self.flip, self.max_batches = eval_size, scales, flip, max_batches
         self.output_dir = output_dir
         self.preprocessing = get_backbone_spec(config.model.backbone.name).preprocessing
-        self.class_names, self.colormap = class_names_and_colors(data_config.dataset, config.model.num_classes)
+        self.class_names, self.colormap = class_names_and_colors(
+            data_config.dataset, config.model.num_classes, data_config.data_dir
+        )
         self.model = None
 
     def report_path(self, checkpoint: str) -> str:
@@ -110,7 +112,7 @@ class CheckpointEvaluator:
         return os.path.join(self.output_dir, f"eval_{split}_step{checkpoint_step(checkpoint)}.json")
 
     def __call__(self, checkpoint: str, json_path: str | None = None) -> dict:
-        from deeplab_tf.evaluation.evaluator import checkpoint_step, evaluate, load_trained_model
+        from deeplab_tf.evaluation.evaluator import checkpoint_step, evaluate, evaluation_error, load_trained_model
         from deeplab_tf.evaluation.report import write_report
         from deeplab_tf.training.checkpoints import restore_model
 
@@ -131,9 +133,7 @@ class CheckpointEvaluator:
                 class_names=self.class_names,
             )
         except tf.errors.OpError as error:
-            message = re.sub(r"\{\{[^}]*\}\}\s*", "", error.message.strip().splitlines()[0])
-            hint = "; pass a larger --eval_size=H,W" if "larger than the evaluation size" in message else ""
-            raise RuntimeError(f"evaluation failed: {message}{hint}") from None
+            raise evaluation_error(error) from None
         step = checkpoint_step(checkpoint)
         report = {
             "experiment": self.config.name,
@@ -185,7 +185,7 @@ def main(argv):
         evaluate_tflite_main()
         return
     from deeplab_tf.data.pipeline import list_record_files
-    from deeplab_tf.evaluation.evaluator import list_checkpoints, parse_scales, watch_checkpoints
+    from deeplab_tf.evaluation.evaluator import default_eval_size, list_checkpoints, parse_scales, watch_checkpoints
     from deeplab_tf.training.checkpoints import load_experiment, require_checkpoint
 
     model_dir, checkpoint = resolve_checkpoint(FLAGS.model_dir, FLAGS.checkpoint)
@@ -198,13 +198,10 @@ def main(argv):
         data_dir=FLAGS.data_dir or config.data.data_dir,
         eval_split=FLAGS.split or config.data.eval_split,
     )
-    if FLAGS.eval_size:
-        eval_size = parse_size(FLAGS.eval_size, "eval_size")
-    else:
-        eval_size = tuple(data.eval_size or config.model.input_size)
     if not FLAGS.watch:
         checkpoint = checkpoint or require_checkpoint(model_dir)
     list_record_files(data.data_dir, data.eval_split)
+    eval_size = parse_size(FLAGS.eval_size, "eval_size") if FLAGS.eval_size else default_eval_size(data)
     output_dir = FLAGS.output_dir or os.path.join(model_dir, "eval")
     evaluator = CheckpointEvaluator(config, data, eval_size, scales, FLAGS.flip, FLAGS.max_batches, output_dir)
     if not FLAGS.watch:

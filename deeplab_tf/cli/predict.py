@@ -99,7 +99,7 @@ def main(argv):
     model, model_config = load_trained_model(config.model, checkpoint, size)
     predict_fn = make_predict_fn(build_scaled_models(model, model_config, size, scales), scales, FLAGS.flip, size)
     preprocessing = get_backbone_spec(config.model.backbone.name).preprocessing
-    names, colormap = class_names_and_colors(config.data.dataset, config.model.num_classes)
+    names, colormap = class_names_and_colors(config.data.dataset, config.model.num_classes, config.data.data_dir)
 
     failed = []
     for path, stem in zip(images, output_stems(images), strict=True):

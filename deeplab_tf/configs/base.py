@@ -98,7 +98,7 @@ class DataConfig:
       photometric_jitter: strength of brightness/contrast/saturation/hue jitter (0: off).
       ignore_label: label value left out of loss and metrics.
       eval_size: evaluation images are padded to this (height, width); None:
-        the model's input size.
+        the evaluation split's largest image (read from the records).
       shuffle_buffer: records in the training shuffle buffer.
     """
 

@@ -28,6 +28,17 @@ MOBILE_ASPP = ASPPConfig(atrous_rates=())
 V3PLUS_DECODER = DecoderConfig(low_level_feature="C2")
 SEPARABLE_ASPP = ASPPConfig(separable=True)
 SEPARABLE_DECODER = replace(V3PLUS_DECODER, separable=True)
+# Validation pads whole images to data.eval_size (default: the split's largest image, found by reading it).
+VOC_DATA = DataConfig(  # VOC images are at most 500x500
+    dataset=VOC.name, crop_size=(513, 513), batch_size=8, ignore_label=VOC.ignore_label, eval_size=(513, 513)
+)
+CITYSCAPES_DATA = DataConfig(  # 769x769 training crops of 1024x2048 frames, validated whole
+    dataset=CITYSCAPES.name,
+    crop_size=(769, 769),
+    batch_size=8,
+    ignore_label=CITYSCAPES.ignore_label,
+    eval_size=(1024, 2048),
+)
 
 
 @register_experiment
@@ -46,7 +57,7 @@ def deeplabv3_mnv2_pascal() -> ExperimentConfig:
             backbone=BackboneConfig(name="mobilenet_v2", output_stride=16),
             aspp=MOBILE_ASPP,
         ),
-        data=DataConfig(dataset=VOC.name, crop_size=(513, 513), batch_size=8, ignore_label=VOC.ignore_label),
+        data=VOC_DATA,
         train=TrainConfig(train_steps=30000, learning_rate=0.007, weight_decay=4e-5),
     )
 
@@ -122,6 +133,7 @@ def deeplabv3plus_mnv2_camvid() -> ExperimentConfig:
             min_scale=1.0,
             max_scale=2.0,
             ignore_label=CAMVID.ignore_label,
+            eval_size=(360, 480),
         ),
         train=TrainConfig(
             train_steps=3200,
@@ -153,7 +165,7 @@ def deeplabv3plus_xception65_pascal() -> ExperimentConfig:
             aspp=SEPARABLE_ASPP,
             decoder=SEPARABLE_DECODER,
         ),
-        data=DataConfig(dataset=VOC.name, crop_size=(513, 513), batch_size=8, ignore_label=VOC.ignore_label),
+        data=VOC_DATA,
     )
 
 
@@ -172,7 +184,7 @@ def deeplabv3plus_resnet50_cityscapes() -> ExperimentConfig:
             backbone=BackboneConfig(name="resnet50", output_stride=16, multi_grid=(1, 2, 4)),
             decoder=V3PLUS_DECODER,
         ),
-        data=DataConfig(dataset=CITYSCAPES.name, crop_size=(769, 769), batch_size=8, ignore_label=CITYSCAPES.ignore_label),
+        data=CITYSCAPES_DATA,
         train=TrainConfig(train_steps=90000, learning_rate=0.01, weight_decay=1e-4),
     )
 
@@ -192,7 +204,7 @@ def deeplabv3_mnv3large_cityscapes() -> ExperimentConfig:
             backbone=BackboneConfig(name="mobilenet_v3_large", output_stride=16),
             aspp=MOBILE_ASPP,
         ),
-        data=DataConfig(dataset=CITYSCAPES.name, crop_size=(769, 769), batch_size=8, ignore_label=CITYSCAPES.ignore_label),
+        data=CITYSCAPES_DATA,
         train=TrainConfig(train_steps=90000, learning_rate=0.01),
     )
 

@@ -75,7 +75,7 @@ def default_smoke(config: ExperimentConfig) -> ExperimentConfig:
         config,
         name=f"{config.name}:smoke",
         model=model,
-        data=dataclasses.replace(config.data, crop_size=SMOKE_SIZE, batch_size=2),
+        data=dataclasses.replace(config.data, crop_size=SMOKE_SIZE, batch_size=2, eval_size=None),
         train=dataclasses.replace(config.train, train_steps=2, warmup_steps=0, checkpoint_every=1),
         quant=dataclasses.replace(config.quant, train_steps=2, calibration_batches=1),
     )

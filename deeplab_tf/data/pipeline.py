@@ -16,7 +16,7 @@ import os
 import tensorflow as tf
 
 from deeplab_tf.configs.base import DataConfig
-from deeplab_tf.data import augment
+from deeplab_tf.data import augment, schema
 from deeplab_tf.data.schema import parse_example
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -112,6 +112,23 @@ def train_dataset(
     dataset = dataset.map(load, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
     dataset = dataset.batch(batch_size, drop_remainder=True)
     return dataset.prefetch(AUTOTUNE).with_options(_options(deterministic))
+
+
+def largest_image(data_dir: str, split: str) -> tuple[int, int]:
+    """(max height, max width) over the records of ``split``, read from their size fields.
+
+    Raises:
+      FileNotFoundError: no records of ``split``; ValueError: the split is empty.
+    """
+    features = {key: tf.io.FixedLenFeature([], tf.int64) for key in (schema.HEIGHT, schema.WIDTH)}
+    dataset = tf.data.TFRecordDataset(list_record_files(data_dir, split), num_parallel_reads=AUTOTUNE).batch(256)
+    height, width = 0, 0
+    for parsed in dataset.map(lambda records: tf.io.parse_example(records, features)):
+        height = max(height, int(tf.reduce_max(parsed[schema.HEIGHT])))
+        width = max(width, int(tf.reduce_max(parsed[schema.WIDTH])))
+    if not height:
+        raise ValueError(f"split {split!r} in {data_dir} has no records")
+    return height, width
 
 
 def pad_for_eval(sample: dict, size, pad_pixel, ignore_label: int) -> dict:

@@ -179,6 +179,31 @@ def get_dataset_info(name: str) -> DatasetInfo:
     raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(list_datasets())}")
 
 
+def recorded_dataset(data_dir: str | None) -> DatasetInfo | None:
+    """The ``DatasetInfo`` that deeplab-convert wrote to ``data_dir/dataset.json``; None without that file.
+
+    Raises:
+      ValueError: the file is not a deeplab-convert summary (the message names it).
+    """
+    import json
+
+    path = os.path.join(data_dir or "", "dataset.json")
+    if not data_dir or not os.path.exists(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            info = json.load(handle)["dataset"]
+        return DatasetInfo(
+            name=info["name"],
+            class_names=tuple(info["class_names"]),
+            colormap=tuple(tuple(int(c) for c in color) for color in info["colormap"]),
+            ignore_label=int(info["ignore_label"]),
+            description=info.get("description", ""),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"{path} does not describe the dataset as deeplab-convert writes it: {error}") from None
+
+
 _LABEL_LINE = re.compile(
     r"^(?P<index>\d+)\s+(?P<name>.+?)"
     r"(?:\s+\[?\s*(?P<r>\d+)\s*[,\s]\s*(?P<g>\d+)\s*[,\s]\s*(?P<b>\d+)\s*\]?)?\s*$"

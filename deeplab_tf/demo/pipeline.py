@@ -251,16 +251,16 @@ class Demo:
         return self._train(self.paths["model"])
 
     def stage_evaluate(self) -> dict:
-        from deeplab_tf.evaluation.evaluator import evaluate, load_trained_model
+        from deeplab_tf.evaluation.evaluator import default_eval_size, evaluate, load_trained_model
         from deeplab_tf.evaluation.report import class_names_and_colors, write_report
         from deeplab_tf.export.export import find_checkpoint
         from deeplab_tf.models import get_backbone_spec
 
         config = self.config
         checkpoint = find_checkpoint(self.paths["model"])
-        size = config.data.eval_size or config.model.input_size
+        size = default_eval_size(config.data)
         model, model_config = load_trained_model(config.model, checkpoint, size)
-        names, colors = class_names_and_colors(config.data.dataset, config.model.num_classes)
+        names, colors = class_names_and_colors(config.data.dataset, config.model.num_classes, config.data.data_dir)
         preprocessing = get_backbone_spec(config.model.backbone.name).preprocessing
         result = evaluate(model, model_config, config.data, preprocessing, size, class_names=names)
         report = {"experiment": config.name, "checkpoint": checkpoint, "class_names": names, **result}

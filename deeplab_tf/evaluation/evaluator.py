@@ -14,13 +14,13 @@ import dataclasses
 import os
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from deeplab_tf.configs.base import DataConfig, ModelConfig
-from deeplab_tf.data.pipeline import eval_dataset
+from deeplab_tf.data.pipeline import eval_dataset, largest_image
 from deeplab_tf.evaluation.metrics import ConfusionMatrix
 from deeplab_tf.models.deeplab import build_deeplab
 
@@ -116,6 +116,63 @@ def make_predict_fn(
         return predict_logits(models_by_scale, images, scales, flip)
 
     return predict_fn
+
+
+class StretchPredictor:
+    """``predict_fn`` for a model of one fixed input size (a QAT model, like the
+    int8 file it becomes): each image's area of the padded batch is stretched to
+    the model's input size and its logits are resized back (bilinear), as
+    ``deeplab-eval --tflite`` runs an exported file and an app runs it.
+
+    Set ``sizes`` to the (height, width) of each image of the next batch
+    (``with_sizes``); without it the whole padded image is stretched.
+    """
+
+    def __init__(self, model):
+        self.size = tuple(model.input_shape[1:3])
+        self.sizes: list[tuple[int, int]] | None = None
+        self._model = tf.function(
+            lambda images: model(images, training=False), input_signature=[tf.TensorSpec([None, *self.size, 3])]
+        )
+
+    def __call__(self, images):
+        images = tf.convert_to_tensor(images, tf.float32)
+        padded = tuple(images.shape[1:3])
+        sizes = self.sizes or [padded] * images.shape[0]
+        inputs = tf.stack([tf.image.resize(images[i, :h, :w], self.size) for i, (h, w) in enumerate(sizes)])
+        logits = self._model(inputs)
+        return tf.stack([
+            tf.pad(tf.image.resize(logits[i], (h, w)), [[0, padded[0] - h], [0, padded[1] - w], [0, 0]])
+            for i, (h, w) in enumerate(sizes)
+        ])
+
+
+def with_sizes(dataset, predictor) -> Iterator[dict]:
+    """The batches of ``dataset``, telling ``predictor`` each batch's image sizes first."""
+    for batch in dataset:
+        predictor.sizes = [(int(h), int(w)) for h, w in zip(batch["height"], batch["width"], strict=True)]
+        yield batch
+
+
+def default_eval_size(data_config: DataConfig, split: str | None = None) -> tuple[int, int]:
+    """``data.eval_size``, else the largest image of ``split`` (default the
+    evaluation split), which every image then fits. A float DeepLab takes any
+    size (its upsampling crops to the input), so no alignment is needed.
+
+    Raises:
+      FileNotFoundError: no records of the split.
+    """
+    if data_config.eval_size:
+        return tuple(data_config.eval_size)
+    return largest_image(data_config.data_dir, split or data_config.eval_split)
+
+
+def evaluation_error(error: tf.errors.OpError, size_option: str = "--eval_size=H,W") -> RuntimeError:
+    """A one-line ``RuntimeError`` for an evaluation that failed inside TensorFlow,
+    with a hint to pass ``size_option`` when an image did not fit the evaluation size."""
+    message = re.sub(r"\{\{[^}]*\}\}\s*", "", error.message.strip().splitlines()[0])
+    hint = f"; pass a larger {size_option}" if "larger than the evaluation size" in message else ""
+    return RuntimeError(f"evaluation failed: {message}{hint}")
 
 
 def evaluate_predictions(

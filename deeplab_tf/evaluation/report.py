@@ -34,18 +34,22 @@ def fallback_palette(count: int) -> tuple[Color, ...]:
     return tuple(colors)
 
 
-def class_names_and_colors(dataset: str, num_classes: int) -> tuple[list[str], list[Color]]:
-    """Class names and RGB colours from the dataset registry.
+def class_names_and_colors(
+    dataset: str, num_classes: int, data_dir: str | None = None
+) -> tuple[list[str], list[Color]]:
+    """Class names and RGB colours: the dataset registry's, else (a ``folder``
+    dataset) those deeplab-convert recorded in ``data_dir/dataset.json``.
 
-    A dataset the registry does not know (or one whose class count differs
-    from ``num_classes``) gets ``class_i`` names and ``fallback_palette``.
+    Training, evaluation, prediction and export all read them here. A dataset
+    neither knows (or whose class count differs from ``num_classes``) gets
+    ``class_i`` names and ``fallback_palette``.
     """
-    from deeplab_tf.data.registry import get_dataset_info
+    from deeplab_tf.data.registry import get_dataset_info, recorded_dataset
 
     try:
         info = get_dataset_info(dataset)
     except ValueError:
-        info = None
+        info = recorded_dataset(data_dir)
     if info is not None and len(info.class_names) == num_classes:
         return list(info.class_names), [tuple(int(c) for c in color) for color in info.colormap]
     return [f"class_{i}" for i in range(num_classes)], list(fallback_palette(num_classes))

@@ -10,16 +10,14 @@ metrics are ``evaluate_predictions``'s, as for a Keras model.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 
 import numpy as np
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from deeplab_tf.configs.base import DataConfig
-from deeplab_tf.data import schema
-from deeplab_tf.data.pipeline import eval_dataset, list_record_files
-from deeplab_tf.evaluation.evaluator import evaluate_predictions
+from deeplab_tf.data.pipeline import eval_dataset, largest_image
+from deeplab_tf.evaluation.evaluator import evaluate_predictions, with_sizes
 from deeplab_tf.export.model_card import file_names, read_model_card, tensor_contract, validate_model_card
 from deeplab_tf.models.backbones.base import Preprocessing
 from deeplab_tf.training.checkpoints import read_json
@@ -144,30 +142,6 @@ class TFLitePredictor:
         return scores
 
 
-def _with_sizes(dataset, predictor: TFLitePredictor) -> Iterator[dict]:
-    """The batches of ``dataset``, telling ``predictor`` each batch's image sizes first."""
-    for batch in dataset:
-        predictor.sizes = [(int(h), int(w)) for h, w in zip(batch["height"], batch["width"], strict=True)]
-        yield batch
-
-
-def largest_image(data_dir: str, split: str) -> tuple[int, int]:
-    """(max height, max width) over the records of ``split``, read from their size fields.
-
-    Raises:
-      FileNotFoundError: no records of ``split``; ValueError: the split is empty.
-    """
-    features = {key: tf.io.FixedLenFeature([], tf.int64) for key in (schema.HEIGHT, schema.WIDTH)}
-    dataset = tf.data.TFRecordDataset(list_record_files(data_dir, split))
-    sizes = [
-        (int(parsed[schema.HEIGHT]), int(parsed[schema.WIDTH]))
-        for parsed in dataset.map(lambda record: tf.io.parse_single_example(record, features))
-    ]
-    if not sizes:
-        raise ValueError(f"split {split!r} in {data_dir} has no records")
-    return max(h for h, _ in sizes), max(w for _, w in sizes)
-
-
 def evaluate_tflite(
     tflite_bytes: bytes,
     preprocessing: Preprocessing,
@@ -203,7 +177,7 @@ def evaluate_tflite(
     predictor = TFLitePredictor(tflite_bytes, preprocessing, num_classes, num_threads)
     dataset = eval_dataset(data, preprocessing, eval_size)
     result = evaluate_predictions(
-        predictor, _with_sizes(dataset, predictor), num_classes, ignore_label, class_names, max_batches
+        predictor, with_sizes(dataset, predictor), num_classes, ignore_label, class_names, max_batches
     )
     result.update(eval_size=list(eval_size), input_size=list(predictor.size))
     return result

@@ -27,8 +27,9 @@ from deeplab_tf.training import checkpoints
 
 def qat_experiment(config: ExperimentConfig) -> ExperimentConfig:
     """The experiment a QAT fine-tuning runs: ``config`` with ``train.train_steps``
-    and ``train.learning_rate`` from ``config.quant``, no warm-up, float32, and
-    evaluation at the model's (fixed) input size.
+    and ``train.learning_rate`` from ``config.quant``, no warm-up and float32. Its
+    in-loop validation stretches each image to the model's (fixed) input size and
+    resizes the logits back, as the int8 export is run (``StretchPredictor``).
 
     Raises:
       ValueError: the training crop differs from the model's input size (the
@@ -46,7 +47,7 @@ def qat_experiment(config: ExperimentConfig) -> ExperimentConfig:
         warmup_steps=0,
         mixed_precision="none",
     )
-    return dataclasses.replace(config, train=train, data=dataclasses.replace(config.data, eval_size=None))
+    return dataclasses.replace(config, train=train)
 
 
 def float_checkpoint(float_model_dir: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
 import os
 import signal
@@ -179,6 +180,7 @@ def train(
     train_cfg, data = config.train, config.data
     check_model_dir(model_dir, config, qat=qat_origin is not None)
     list_record_files(data.data_dir, data.train_split)  # fail early, before building anything
+    check_dataset_classes(config)
     set_mixed_precision(train_cfg.mixed_precision)
     chief = _is_chief(strategy)
     os.makedirs(model_dir, exist_ok=True)
@@ -277,7 +279,9 @@ def train(
                     )
                 manager.save(checkpoint_number=step)
             if chief and _should_eval(train_cfg, step, at_checkpoint, last_stop):
-                best = _evaluate_and_keep_best(model, config, model_dir, step, best, eval_writer)
+                best = _evaluate_and_keep_best(
+                    model, config, model_dir, step, best, eval_writer, fixed_size=qat_origin is not None
+                )
             if stop.requested:
                 print(f"stopped by signal at step {step}; checkpoint saved", flush=True)
                 break
@@ -335,26 +339,77 @@ def _load_best(model_dir: str) -> dict | None:
     return checkpoints.read_json(os.path.join(model_dir, "best.json"))
 
 
-def _evaluate_and_keep_best(model, config, model_dir, step, best, writer):
+def check_dataset_classes(config: ExperimentConfig) -> None:
+    """Refuses a model whose class count differs from the one deeplab-convert
+    recorded in ``data_dir/dataset.json`` (no file: nothing to check).
+
+    Raises:
+      ValueError: naming both counts and the override that fits the records.
+    """
+    from deeplab_tf.data.registry import recorded_dataset
+
+    recorded = recorded_dataset(config.data.data_dir)
+    if recorded is not None and recorded.num_classes != config.model.num_classes:
+        raise ValueError(
+            f"the records in {config.data.data_dir} have {recorded.num_classes} classes (dataset.json, "
+            f"{recorded.name!r}), the model has model.num_classes={config.model.num_classes}; pass "
+            f"--config=model.num_classes={recorded.num_classes} or the experiment of that dataset"
+        )
+
+
+@functools.lru_cache(maxsize=8)
+def _eval_size(data) -> tuple[int, int]:
+    from deeplab_tf.evaluation.evaluator import default_eval_size
+
+    return default_eval_size(data)
+
+
+def _evaluate_and_keep_best(model, config, model_dir, step, best, writer, fixed_size: bool = False):
     """Validates on data.eval_split (if it has records), writes mIoU and
     prediction overlays to ``writer`` (model_dir/eval) and keeps the best
-    checkpoint by mIoU."""
+    checkpoint by mIoU.
+
+    Images are padded to data.eval_size, else to the split's largest image. A
+    model of one fixed input size (``fixed_size``: QAT) sees each image stretched
+    to that size, its logits resized back, as its int8 export is run.
+
+    Raises:
+      RuntimeError: the evaluation failed inside TensorFlow (one line, with a hint).
+    """
     data = config.data
     try:
         list_record_files(data.data_dir, data.eval_split)
     except FileNotFoundError:
         return best
-    from deeplab_tf.evaluation.evaluator import evaluate
+    from deeplab_tf.data.pipeline import eval_dataset
+    from deeplab_tf.evaluation import evaluator
     from deeplab_tf.evaluation.report import class_names_and_colors
 
     preprocessing = get_backbone_spec(config.model.backbone.name).preprocessing
-    eval_size = data.eval_size or config.model.input_size
-    names, colors = class_names_and_colors(data.dataset, config.model.num_classes)
-    result = evaluate(model, config.model, data, preprocessing, eval_size, class_names=names)
+    eval_size = _eval_size(data)
+    names, colors = class_names_and_colors(data.dataset, config.model.num_classes, data.data_dir)
+    if fixed_size:
+        predict_fn = evaluator.StretchPredictor(model)
+
+        def batches():
+            return evaluator.with_sizes(eval_dataset(data, preprocessing, eval_size), predict_fn)
+    else:
+        models = evaluator.build_scaled_models(model, config.model, eval_size, (1.0,))
+        predict_fn = evaluator.make_predict_fn(models, input_size=eval_size)
+
+        def batches():
+            return eval_dataset(data, preprocessing, eval_size)
+
+    try:
+        result = evaluator.evaluate_predictions(
+            predict_fn, batches(), config.model.num_classes, data.ignore_label, names
+        )
+        strips = prediction_strips(predict_fn, batches(), preprocessing, colors)
+    except tf.errors.OpError as error:
+        raise evaluator.evaluation_error(error, "--config=data.eval_size=H,W") from None
     miou = float(result["miou"])
     with writer.as_default():
         tf.summary.scalar("val/miou", miou, step=step)
-        strips = prediction_strips(model, config, preprocessing, eval_size, colors)
         tf.summary.image("val/predictions", strips, step=step, max_outputs=len(strips))
     writer.flush()
     print(f"step {step}  val mIoU {miou:.4f}", flush=True)
@@ -368,19 +423,16 @@ def _evaluate_and_keep_best(model, config, model_dir, step, best, writer):
     return best
 
 
-def prediction_strips(model, config, preprocessing, eval_size, colors, count: int = 3) -> np.ndarray:
-    """The first ``count`` validation images as ``report.comparison_strip``s
-    (image | ground truth | prediction, class colours), padded to ``eval_size``:
+def prediction_strips(predict_fn, batches, preprocessing, colors, count: int = 3) -> np.ndarray:
+    """The first ``count`` images of ``batches`` (``eval_dataset``) as ``report.comparison_strip``s
+    (image | ground truth | prediction of ``predict_fn``, class colours), at the padded size:
     uint8 [count, H, 3 * W + gaps, 3]. The padding stays uncoloured."""
-    from deeplab_tf.data.pipeline import eval_dataset
-    from deeplab_tf.evaluation.evaluator import build_scaled_models, predict_logits
     from deeplab_tf.evaluation.report import comparison_strip
 
-    models = build_scaled_models(model, config.model, eval_size, (1.0,))
     mean, std = np.float32(preprocessing.mean), np.float32(preprocessing.std)
     strips = []
-    for batch in eval_dataset(config.data, preprocessing, eval_size):
-        predictions = tf.argmax(predict_logits(models, batch["image"]), axis=-1).numpy()
+    for batch in batches:
+        predictions = tf.argmax(predict_fn(batch["image"]), axis=-1).numpy()
         pixels = np.clip(np.round(batch["image"].numpy() * std + mean), 0, 255).astype(np.uint8)
         for i in range(len(predictions)):
             height, width = int(batch["height"][i]), int(batch["width"][i])

@@ -47,6 +47,22 @@ def test_smoke_variant_is_small_and_keeps_the_architecture():
     assert smoke.model.backbone.output_stride == full.model.backbone.output_stride
 
 
+@pytest.mark.parametrize(
+    "name, eval_size",
+    [
+        ("deeplabv3plus_resnet50_cityscapes", (1024, 2048)),  # 769x769 crops of 1024x2048 frames
+        ("deeplabv3_mnv3large_cityscapes", (1024, 2048)),
+        ("deeplabv3_mnv2_257", (513, 513)),  # VOC images are up to 500x500
+        ("deeplabv3plus_xception65_pascal", (513, 513)),
+        ("deeplabv3plus_mnv2_camvid", (360, 480)),
+        ("deeplabv3plus_mnv2_ade20k", None),  # sizes vary: the largest validation image
+    ],
+)
+def test_experiments_validate_whole_images_of_their_dataset(name, eval_size):
+    assert get_experiment(name).data.eval_size == eval_size
+    assert get_experiment(name, smoke=True).data.eval_size is None  # a test's records set it
+
+
 def test_the_pascal_experiment_is_the_original_mobilenet_v2_config():
     model = get_experiment("deeplabv3_mnv2_pascal").model
     assert model.backbone.name == "mobilenet_v2" and model.backbone.width_multiplier == 1.0

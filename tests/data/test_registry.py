@@ -136,3 +136,22 @@ def test_load_label_map_needs_contiguous_indices(tmp_path):
         load_label_map(str(path), ignore_label=1)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_label_map(str(tmp_path / "missing.txt"))
+
+
+def test_recorded_dataset_names_the_classes_of_a_folder_dataset(tmp_path):
+    import json
+
+    from deeplab_tf.data.registry import recorded_dataset
+    from deeplab_tf.evaluation.report import class_names_and_colors
+
+    info = DatasetInfo("my_parts", ("bg", "bolt", "nut"), ((0, 0, 0), (255, 0, 0), (0, 255, 0)), 255, "parts")
+    assert recorded_dataset(str(tmp_path)) is None
+    (tmp_path / "dataset.json").write_text(json.dumps({"dataset": info.to_dict(), "summary": {}}))  # as convert writes it
+    assert recorded_dataset(str(tmp_path)) == info
+    names, colors = class_names_and_colors("folder", 3, str(tmp_path))
+    assert names == ["bg", "bolt", "nut"] and colors == [(0, 0, 0), (255, 0, 0), (0, 255, 0)]
+    assert class_names_and_colors("folder", 4, str(tmp_path))[0] == ["class_0", "class_1", "class_2", "class_3"]
+    assert class_names_and_colors("synthetic", 6, str(tmp_path))[0][:2] == ["background", "disc"]  # the registry's
+    (tmp_path / "dataset.json").write_text(json.dumps({"summary": {}}))
+    with pytest.raises(ValueError, match="dataset.json does not describe the dataset"):
+        recorded_dataset(str(tmp_path))

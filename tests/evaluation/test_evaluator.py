@@ -10,7 +10,9 @@ from deeplab_tf.configs import get_experiment
 from deeplab_tf.data.pipeline import eval_dataset
 from deeplab_tf.data.schema import make_example
 from deeplab_tf.evaluation.evaluator import (
+    StretchPredictor,
     build_scaled_models,
+    default_eval_size,
     evaluate,
     evaluate_predictions,
     letterbox,
@@ -19,6 +21,7 @@ from deeplab_tf.evaluation.evaluator import (
     predict_logits,
     predict_mask,
     scaled_size,
+    with_sizes,
 )
 from deeplab_tf.evaluation.metrics import ConfusionMatrix
 from deeplab_tf.models import build_deeplab, get_backbone_spec
@@ -170,6 +173,30 @@ def test_evaluate_equals_a_plain_forward_pass_loop(config, model, tmp_path):
     np.testing.assert_array_equal(result["confusion_matrix"], expected.matrix)
     assert result["miou"] == pytest.approx(expected.result()["miou"])
     assert evaluate(model, config.model, data, preprocessing, SIZE, max_batches=1)["num_images"] == data.batch_size
+
+
+def test_default_eval_size_is_the_largest_image_unless_set(config, tmp_path):
+    write_records(tmp_path, [(40, 90), (70, 30), (20, 20)], config.model.num_classes)
+    data = dataclasses.replace(config.data, data_dir=str(tmp_path))
+    assert default_eval_size(data) == (70, 90)
+    assert default_eval_size(dataclasses.replace(data, eval_size=(100, 100))) == (100, 100)
+
+
+def test_stretch_predictor_runs_each_image_at_the_model_size_and_resizes_back(config, model, tmp_path):
+    sizes = [(90, 70), (65, 65), (40, 100)]
+    write_records(tmp_path, sizes, config.model.num_classes)
+    data = dataclasses.replace(config.data, data_dir=str(tmp_path), batch_size=3)
+    preprocessing = get_backbone_spec(config.model.backbone.name).preprocessing
+    predictor = StretchPredictor(model)  # a fixed 65x65 model, as a QAT model is
+    (batch,) = list(with_sizes(eval_dataset(data, preprocessing, (90, 100)), predictor))
+    logits = predictor(batch["image"]).numpy()
+    assert logits.shape == (3, 90, 100, config.model.num_classes)
+    for i, (h, w) in enumerate(sizes):
+        image = tf.image.resize(batch["image"][i : i + 1, :h, :w], SIZE)
+        expected = tf.image.resize(model(image, training=False), (h, w)).numpy()[0]
+        np.testing.assert_allclose(logits[i, :h, :w], expected, atol=1e-4)
+        assert not logits[i, h:].any() and not logits[i, :, w:].any()  # the padding is left empty
+    np.testing.assert_allclose(logits[1, :65, :65], model(batch["image"][1:2, :65, :65]).numpy()[0], atol=1e-4)
 
 
 def test_letterbox_keeps_the_aspect_and_pads_with_the_mean():

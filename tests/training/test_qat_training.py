@@ -136,6 +136,17 @@ def test_interrupted_and_resumed_qat_run_matches_an_uninterrupted_one(float_run,
         np.testing.assert_allclose(x.numpy(), y.numpy(), rtol=1e-5, atol=1e-6, err_msg=x.name)
 
 
+def test_qat_validates_on_images_larger_than_its_fixed_input_size(float_run, tmp_path):
+    _, float_dir = float_run
+    records = write_records(tmp_path / "records", "train", shards=1, per_shard=4, size=(65, 65), classes=6)
+    write_records(records, "val", shards=1, per_shard=2, size=(90, 70), classes=6, seed=1)
+    config = smoke_config(records, **{"quant.train_steps": 2, "train.eval_every": 2})
+    qat_dir = str(tmp_path / "qat")
+    result = train(config, qat_dir, qat_from=float_dir)  # each image stretched to 65x65, logits resized back
+    assert result["best"]["step"] == 2 and 0.0 <= result["best"]["miou"] <= 1.0
+    assert checkpoints.latest_checkpoint(qat_dir, "best").endswith("ckpt-2")
+
+
 def test_bad_float_model_dirs_give_clear_errors(float_run, tmp_path):
     records, float_dir = float_run
     config = smoke_config(records)

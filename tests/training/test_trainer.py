@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import signal
@@ -182,3 +183,25 @@ def eval_summaries(model_dir):
                     array = [tf.io.decode_png(png).numpy() for png in array[2:]]
                 found.setdefault(value.tag, []).append((event.step, array if isinstance(array, list) else float(array)))
     return found
+
+
+def test_validation_images_larger_than_the_crop_are_padded_to_the_largest(tmp_path):
+    from conftest import write_records
+
+    records = write_records(tmp_path / "records", "train", shards=1, per_shard=4, size=(65, 65), classes=6)
+    write_records(records, "val", shards=1, per_shard=2, size=(90, 70), classes=6, seed=1)
+    with pytest.raises(RuntimeError, match=r"image larger than the evaluation size.*--config=data.eval_size=H,W$"):
+        train(smoke_config(records, steps=2, **{"train.eval_every": 2, "data.eval_size": "65,65"}), str(tmp_path / "a"))
+    train(smoke_config(records, steps=2, **{"train.eval_every": 2}), str(tmp_path / "b"))  # data.eval_size unset
+    ((_, strips),) = eval_summaries(str(tmp_path / "b"))["val/predictions"]
+    assert strips[0].shape == (90, 3 * 70 + 2 * 4, 3)
+
+
+def test_class_count_other_than_the_records_is_refused_before_training(records, tmp_path):
+    from deeplab_tf.data.registry import get_dataset_info
+
+    info = dataclasses.replace(get_dataset_info("synthetic"), class_names=("a", "b", "c", "d"), colormap=((0, 0, 0),) * 4)
+    (records / "dataset.json").write_text(json.dumps({"dataset": info.to_dict(), "summary": {}}))
+    with pytest.raises(ValueError, match=r"have 4 classes .*model.num_classes=6; pass --config=model.num_classes=4"):
+        train(smoke_config(records, steps=2), str(tmp_path / "run"))
+    assert not os.path.exists(tmp_path / "run" / "experiment.json")
