@@ -206,21 +206,13 @@ def write_saved_model(module: tf.Module, path: str) -> None:
 
 
 def dataset_classes(config: ExperimentConfig, data_dir: str | None) -> tuple[list[str], list, int]:
-    """(class names, RGB colours, ignore label) of the experiment's dataset: the
-    registry's, or for a ``folder`` dataset those deeplab-convert wrote to
-    ``data_dir/dataset.json``; ``class_i`` and a palette when neither knows them."""
-    import json
-
+    """(class names, RGB colours, ignore label) of the experiment's dataset, as
+    evaluation reads them (``report.class_names_and_colors``): the registry's, or
+    for a ``folder`` dataset those deeplab-convert wrote to ``data_dir/dataset.json``;
+    ``class_i`` and a palette when neither knows them."""
     from deeplab_tf.evaluation.report import class_names_and_colors
 
-    num_classes = config.model.num_classes
-    path = os.path.join(data_dir or "", "dataset.json")
-    if config.data.dataset == "folder" and data_dir and os.path.exists(path):
-        with open(path, encoding="utf-8") as handle:
-            info = json.load(handle).get("dataset", {})
-        if len(info.get("class_names", ())) == num_classes:
-            return list(info["class_names"]), info["colormap"], config.data.ignore_label
-    names, colors = class_names_and_colors(config.data.dataset, num_classes)
+    names, colors = class_names_and_colors(config.data.dataset, config.model.num_classes, data_dir)
     return names, colors, config.data.ignore_label
 
 

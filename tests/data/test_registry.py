@@ -141,8 +141,10 @@ def test_load_label_map_needs_contiguous_indices(tmp_path):
 def test_recorded_dataset_names_the_classes_of_a_folder_dataset(tmp_path):
     import json
 
+    from deeplab_tf.configs import get_experiment, override
     from deeplab_tf.data.registry import recorded_dataset
     from deeplab_tf.evaluation.report import class_names_and_colors
+    from deeplab_tf.export.export import dataset_classes
 
     info = DatasetInfo("my_parts", ("bg", "bolt", "nut"), ((0, 0, 0), (255, 0, 0), (0, 255, 0)), 255, "parts")
     assert recorded_dataset(str(tmp_path)) is None
@@ -151,6 +153,8 @@ def test_recorded_dataset_names_the_classes_of_a_folder_dataset(tmp_path):
     names, colors = class_names_and_colors("folder", 3, str(tmp_path))
     assert names == ["bg", "bolt", "nut"] and colors == [(0, 0, 0), (255, 0, 0), (0, 255, 0)]
     assert class_names_and_colors("folder", 4, str(tmp_path))[0] == ["class_0", "class_1", "class_2", "class_3"]
+    config = override(get_experiment("deeplabv3plus_mnv2_synthetic"), {"data.dataset": "folder", "model.num_classes": 3})
+    assert dataset_classes(config, str(tmp_path)) == (names, colors, 255)  # the export reads them the same way
     assert class_names_and_colors("synthetic", 6, str(tmp_path))[0][:2] == ["background", "disc"]  # the registry's
     (tmp_path / "dataset.json").write_text(json.dumps({"summary": {}}))
     with pytest.raises(ValueError, match="dataset.json does not describe the dataset"):
