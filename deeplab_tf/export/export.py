@@ -24,7 +24,7 @@ from deeplab_tf.configs.base import ExperimentConfig
 from deeplab_tf.export.files import write_bytes_atomic
 from deeplab_tf.export.metadata import ModelInfo, add_metadata
 from deeplab_tf.export.model_card import build_model_card, file_names, labels_text
-from deeplab_tf.export.tflite import INPUT_DTYPES, OUTPUTS, QUANTIZATIONS, ConvertOptions, convert
+from deeplab_tf.export.tflite import INPUT_DTYPES, OUTPUTS, QUANTIZATIONS, ConvertOptions, convert, probabilities_fn
 from deeplab_tf.models.backbones.base import Preprocessing
 
 FORMATS = ("tflite", "saved_model")
@@ -161,23 +161,25 @@ def calibration_images(
 
 def serving_module(model: keras.Model, preprocessing: Preprocessing, input_dtype: str, output: str) -> tf.Module:
     """A ``tf.Module`` whose ``serve`` takes ``image`` [B, H, W, 3] (uint8 pixels or
-    normalized float32) and returns ``{"scores": probabilities}`` or ``{"mask": uint8 ids}``.
+    normalized float32) and returns ``{"scores": probabilities}`` (as the TFLite export
+    computes them: ``tflite.probabilities_fn``) or ``{"mask": uint8 ids}``.
 
     Only the model's variables are tracked (not the Keras objects), so saving is quick.
     """
     height, width = model.input_shape[1:3]
     dtype = tf.uint8 if input_dtype == "uint8" else tf.float32
     mean, std = np.float32(preprocessing.mean), np.float32(preprocessing.std)
+    probabilities = probabilities_fn(model)
 
     @tf.function(input_signature=[tf.TensorSpec([None, height, width, 3], dtype, name="image")])
     def serve(image):
         x = tf.cast(image, tf.float32)
         if input_dtype == "uint8":
             x = (x - mean) / std
-        logits = model(x, training=False)
         if output == "mask":
+            logits = model(x, training=False)
             return {"mask": tf.cast(tf.argmax(logits, axis=-1, output_type=tf.int32), tf.uint8)}
-        return {"scores": tf.nn.softmax(logits, axis=-1)}
+        return {"scores": probabilities(x)}
 
     module = tf.Module()
     module.model_variables = list(model.variables)

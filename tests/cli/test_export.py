@@ -19,6 +19,7 @@ from deeplab_tf.export.export import ExportOptions, export_model
 from deeplab_tf.export.inspect import run_tflite, tensor_dtypes
 from deeplab_tf.export.metadata import read_metadata
 from deeplab_tf.export.model_card import validate_model_card
+from deeplab_tf.export.tflite import probabilities_fn
 from deeplab_tf.models import build_deeplab
 from deeplab_tf.training.checkpoints import load_experiment, save_experiment
 
@@ -84,7 +85,13 @@ def pixels(count, size, seed=5):
 
 
 def keras_probabilities(model, images):
+    """Softmax of the logits at the input size: what a mask output is the argmax of."""
     return tf.nn.softmax(model((images.astype(np.float32) - 127.5) / 127.5)).numpy()
+
+
+def keras_scores(model, images):
+    """What a scores output computes: softmax at the logits' resolution, then the final resize."""
+    return probabilities_fn(model)(tf.constant((images.astype(np.float32) - 127.5) / 127.5)).numpy()
 
 
 def listing(folder):
@@ -127,7 +134,7 @@ def test_cli_exports_tflite_labels_card_and_assets(trained, tmp_path):
     assert metadata["files"]["labels.txt"].decode().splitlines() == CLASS_NAMES
 
     images = pixels(2, (65, 65))
-    expected = keras_probabilities(keras_model(model_dir, "best/ckpt-1"), images)
+    expected = keras_scores(keras_model(model_dir, "best/ckpt-1"), images)
     got = np.concatenate([run_tflite(tflite_bytes, image) for image in images])
     assert np.abs(got - expected).max() < MAX_FLOAT_PROB_DIFF
     assert len(np.unique(expected.argmax(-1))) > 1  # a model with something to agree on
@@ -262,7 +269,7 @@ def test_saved_model_serves_like_the_keras_model(trained, tmp_path, input_dtype,
     assert listing(tmp_path / "out")[0] == "served" and not any(".tmp" in p for p in listing(tmp_path / "out"))
     serve = tf.saved_model.load(result["files"]["saved_model"]).signatures["serving_default"]
     images = pixels(2, (65, 65), seed=9)
-    expected = keras_probabilities(keras_model(model_dir, "best/ckpt-1"), images)
+    expected = (keras_scores if output == "scores" else keras_probabilities)(keras_model(model_dir, "best/ckpt-1"), images)
     feed = images if input_dtype == "uint8" else (images.astype(np.float32) - 127.5) / 127.5
     got = serve(image=tf.constant(feed))[output].numpy()
     if output == "scores":
