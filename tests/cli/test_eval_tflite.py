@@ -19,13 +19,17 @@ from deeplab_tf.evaluation.evaluator import evaluate
 from deeplab_tf.evaluation.metrics import ConfusionMatrix
 from deeplab_tf.evaluation.tflite import describe_tflite, evaluate_tflite_file
 from deeplab_tf.export.export import ExportOptions, export_model
+from deeplab_tf.export.tflite import probabilities_fn
 from deeplab_tf.models.backbones.base import MINUS_ONE_TO_ONE
 from deeplab_tf.training.checkpoints import load_experiment
 
 CLASS_NAMES = ["background", "disc", "ring", "square", "triangle", "cross"]
-# Float32 TFLite against Keras, both at the model's size: pixels whose class differs
-# (measured 0 of 32760) and the mIoU difference (measured 0).
-MAX_PIXEL_DISAGREEMENT, MAX_MIOU_DIFF = 0.001, 0.002
+# Float32 TFLite against the Keras evaluation, both at the model's size: pixels whose class
+# differs and the mIoU difference. The scores export resizes the probabilities of the logits
+# (export.tflite.probabilities_fn), Keras evaluation takes the argmax of the resized logits:
+# they differ only where two classes are nearly tied at a boundary (measured 0.20% of
+# pixels; 0 before the softmax moved). The mask export argmaxes the resized logits.
+MAX_PIXEL_DISAGREEMENT, MAX_MIOU_DIFF = 0.005, 0.01
 # With resizing, against a Keras re-implementation of stretch + resize back (measured 0).
 MAX_RESIZED_DISAGREEMENT = 0.005
 
@@ -92,7 +96,7 @@ def test_images_are_stretched_to_the_model_input_and_the_output_back(exported):
         ):
             pixels = image[:height, :width] * 127.5 + 127.5
             resized = np.round(tf.image.resize(pixels, (65, 65)).numpy())
-            probabilities = tf.nn.softmax(model(((resized - 127.5) / 127.5)[None]))[0]
+            probabilities = probabilities_fn(model)(((resized - 127.5) / 127.5)[None])[0]
             back = tf.image.resize(probabilities, (int(height), int(width))).numpy()
             matrix.update(label[:height, :width, 0], back.argmax(-1))
     assert report["num_pixels"] == int(matrix.matrix.sum())
