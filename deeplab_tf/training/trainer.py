@@ -169,6 +169,25 @@ def train(
       FileNotFoundError: no training records; qat_from without experiment.json or checkpoint.
       NonFiniteLossError: NaN/Inf loss (the last good checkpoint stays).
     """
+    with _keras_tf_random_generator():
+        return _train(config, model_dir, strategy, deterministic, stop_at_step, qat_from)
+
+
+@contextlib.contextmanager
+def _keras_tf_random_generator():
+    """Keras layers draw from tf.random.Generator (checkpointable, so resume is exact) inside,
+    and the process's previous setting comes back after: a model built later with
+    ``set_random_seed`` gets the same weights whether or not a training ran before."""
+    enabled = keras.backend.experimental.is_tf_random_generator_enabled()
+    keras.backend.experimental.enable_tf_random_generator()
+    try:
+        yield
+    finally:
+        if not enabled:
+            keras.backend.experimental.disable_tf_random_generator()
+
+
+def _train(config, model_dir, strategy, deterministic, stop_at_step, qat_from) -> dict:
     strategy = strategy or tf.distribute.get_strategy()
     config = resolve_class_weights(config)
     qat_origin = None
@@ -193,7 +212,6 @@ def train(
     worker_dir = None if chief else tempfile.TemporaryDirectory(prefix="deeplab-worker-ckpt-")
 
     keras.utils.set_random_seed(train_cfg.seed)
-    keras.backend.experimental.enable_tf_random_generator()
     with strategy.scope():
         if qat_origin is None:
             model = build_deeplab(config.model)

@@ -13,7 +13,15 @@ from deeplab_tf.quantization import quantize_model, unsupported_layers
 NEEDS_CUSTOM_CONFIGS = {"mobilenet_v3_large", "mobilenet_v3_small"}
 
 
-@pytest.mark.parametrize("name", list_experiments())
+# The default tier quantizes one experiment per model kind (v3 MobileNetV2, v3+ MobileNetV2,
+# MobileNetV3 with its custom configs, ResNet); the heavy tier quantizes them all.
+DEFAULT_TIER = {"deeplabv3_mnv2_pascal", "deeplabv3plus_mnv2_synthetic", "deeplabv3_mnv3large_cityscapes",
+                "deeplabv3plus_resnet50_cityscapes"}
+
+
+@pytest.mark.parametrize(
+    "name", [n if n in DEFAULT_TIER else pytest.param(n, marks=pytest.mark.heavy) for n in list_experiments()]
+)
 def test_quantize_model_accepts_every_experiment(name):
     config = get_experiment(name, smoke=True)
     model = build_deeplab(config.model)

@@ -122,6 +122,7 @@ def test_cli_fine_tunes_a_float_run_and_the_checkpoint_restores(float_run, tmp_p
     assert resized.input_shape == (None, 97, 97, 3)
 
 
+@pytest.mark.heavy  # ~95 s; the float run's exact resume is in the default tier (test_trainer.py)
 def test_interrupted_and_resumed_qat_run_matches_an_uninterrupted_one(float_run, tmp_path):
     tf.config.experimental.enable_op_determinism()
     records, float_dir = float_run

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+import tf_keras as keras
 
 from deeplab_tf.configs import get_experiment, override
 from deeplab_tf.models import build_deeplab
@@ -59,10 +60,17 @@ def cli_args(records, model_dir, steps=6):
 def test_training_lowers_the_loss_and_writes_checkpoints_and_events(records, tmp_path):
     config = smoke_config(records, steps=12, **{"train.learning_rate": 0.1, "data.random_flip": "false"})
     model_dir = str(tmp_path / "run")
+    keras.utils.set_random_seed(3)
+    seeded = build_deeplab(config.model).get_weights()
     losses = []
     for stop in (1, 12):
         losses.append(train(config, model_dir, stop_at_step=stop)["loss"])
     assert losses[1] < losses[0]
+    # Training leaves the process as it found it: the same seed still builds the same model.
+    assert not keras.backend.experimental.is_tf_random_generator_enabled()
+    keras.utils.set_random_seed(3)
+    for a, b in zip(build_deeplab(config.model).get_weights(), seeded, strict=True):
+        np.testing.assert_array_equal(a, b)
     assert checkpoints.latest_checkpoint(model_dir).endswith("ckpt-12")
     assert checkpoints.load_experiment(model_dir) == config
     assert any(name.startswith("events.out.tfevents") for name in os.listdir(os.path.join(model_dir, "train")))
