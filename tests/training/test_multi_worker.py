@@ -103,9 +103,12 @@ def initial_weights(config):
 
     from deeplab_tf.models import build_deeplab
 
+    enabled = keras.backend.experimental.is_tf_random_generator_enabled()
     keras.utils.set_random_seed(config.train.seed)
     keras.backend.experimental.enable_tf_random_generator()
     model = build_deeplab(config.model)
+    if not enabled:  # leave the process as the trainer does
+        keras.backend.experimental.disable_tf_random_generator()
     return {w.name: w.numpy() for w in model.weights}
 
 
