@@ -16,8 +16,7 @@ import time
 from absl import flags
 
 from deeplab_tf.cli.common import run_main
-from deeplab_tf.data.convert import convert_dataset
-from deeplab_tf.data.converters import CONVERTERS, collect_samples, dataset_info, get_converter
+from deeplab_tf.data.converters import CONVERTERS, convert
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("dataset", None, f"Dataset; one of: {', '.join(sorted(CONVERTERS))}.")
@@ -50,21 +49,17 @@ def _image_size(text: str | None) -> tuple[int, int] | None:
 def main(argv):
     del argv
     start = time.monotonic()
-    module = get_converter(FLAGS.dataset)
-    info = dataset_info(FLAGS.dataset, FLAGS.label_map)
-    splits = collect_samples(
-        FLAGS.dataset, FLAGS.data_dir, FLAGS.splits, FLAGS.num_images, _image_size(FLAGS.image_size)
-    )
-    extra = {"load_image": module.load_image} if hasattr(module, "load_image") else {}
-    convert_dataset(
-        splits,
-        info,
-        module.load_mask,
+    convert(
+        FLAGS.dataset,
+        FLAGS.data_dir,
         FLAGS.output_dir,
-        num_shards=FLAGS.num_shards or module.NUM_SHARDS,
+        FLAGS.splits,
+        FLAGS.num_images,
+        _image_size(FLAGS.image_size),
+        label_map=FLAGS.label_map,
+        num_shards=FLAGS.num_shards or None,
         skip_bad=FLAGS.skip_bad,
         workers=FLAGS.workers or None,
-        **extra,
     )
     print(f"wrote {os.path.join(FLAGS.output_dir, 'dataset.json')} in {time.monotonic() - start:.1f}s")
 

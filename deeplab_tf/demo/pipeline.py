@@ -212,24 +212,12 @@ class Demo:
     # --- stages ------------------------------------------------------------------
 
     def stage_data(self) -> dict:
-        from deeplab_tf.data.convert import convert_dataset
-        from deeplab_tf.data.converters import collect_samples, get_converter
-        from deeplab_tf.data.registry import get_dataset_info
+        from deeplab_tf.data.converters import convert
 
         options = self.options
-        module = get_converter(options.dataset)
         splits = [self.config.data.train_split, self.config.data.eval_split]
         size = tuple(self.config.model.input_size) if options.dataset == "synthetic" else None  # generated at size
-        samples = collect_samples(options.dataset, options.data_dir, splits, options.num_images, size)
-        extra = {"load_image": module.load_image} if hasattr(module, "load_image") else {}
-        summary = convert_dataset(
-            samples,
-            get_dataset_info(options.dataset),
-            module.load_mask,
-            self.paths["records"],
-            num_shards=module.NUM_SHARDS,
-            **extra,
-        )
+        summary = convert(options.dataset, options.data_dir, self.paths["records"], splits, options.num_images, size)
         return {split: {"images": value["images"]} for split, value in summary["splits"].items()}
 
     def _train(self, model_dir: str, qat_from: str | None = None) -> dict:
@@ -346,7 +334,6 @@ class Demo:
             arrays[f"{index}/image"], arrays[f"{index}/label"] = image, label
             for key, mask in masks.items():
                 arrays[f"{index}/prediction/{key}"] = mask
-            for key, mask in masks.items():
                 path = os.path.join(self.paths["overlays"], f"{index:02d}_{_slug(key)}.png")
                 write_png(path, comparison_strip(image, label, mask, colors))
                 written.append(path)

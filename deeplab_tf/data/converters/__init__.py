@@ -81,3 +81,39 @@ def collect_samples(
     if num_images is not None and num_images < 1:
         raise ValueError(f"num_images must be at least 1, got {num_images}")
     return {split: module.list_samples(data_dir, split)[:num_images] for split in splits}
+
+
+def convert(
+    name: str,
+    data_dir: str | None,
+    output_dir: str,
+    splits: list[str],
+    num_images: int | None = None,
+    image_size: tuple[int, int] | None = None,
+    label_map: str | None = None,
+    num_shards: int | None = None,
+    skip_bad: bool = False,
+    workers: int | None = None,
+) -> dict:
+    """Dataset ``name`` (in its distributed layout at ``data_dir``) to TFRecords in ``output_dir``:
+    what ``deeplab-convert`` and ``deeplab-demo`` run. Returns ``convert_dataset``'s summary.
+
+    Raises:
+      ValueError / FileNotFoundError: as ``dataset_info``, ``collect_samples`` and ``convert_dataset``.
+    """
+    from deeplab_tf.data.convert import convert_dataset
+
+    module = get_converter(name)
+    info = dataset_info(name, label_map)
+    samples = collect_samples(name, data_dir, splits, num_images, image_size)
+    extra = {"load_image": module.load_image} if hasattr(module, "load_image") else {}
+    return convert_dataset(
+        samples,
+        info,
+        module.load_mask,
+        output_dir,
+        num_shards=num_shards or module.NUM_SHARDS,
+        skip_bad=skip_bad,
+        workers=workers,
+        **extra,
+    )
