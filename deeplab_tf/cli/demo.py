@@ -29,16 +29,14 @@ flags.DEFINE_integer("num_images", None, "synthetic: images per split (default 4
 flags.DEFINE_integer("threads", 2, "LiteRT threads for the .tflite evaluation and benchmark.")
 flags.DEFINE_integer("overlays", 4, "Validation images shown in the report.")
 
-RUN_FLAGS = ("dataset", "data_dir", "experiment", "train_steps", "qat_steps", "num_images", "smoke")
-
 
 def main(argv):
     del argv
-    from deeplab_tf.demo.pipeline import DemoOptions, run_demo
+    from deeplab_tf.demo.pipeline import RUN_FIELDS, DemoOptions, run_demo
 
     if FLAGS.config:
         raise ValueError("deeplab-demo takes no --config; run deeplab-train and deeplab-export for a custom run")
-    given = {name: getattr(FLAGS, name) for name in RUN_FLAGS if FLAGS[name].present}
+    given = {name: getattr(FLAGS, name) for name in RUN_FIELDS if FLAGS[name].present}
     try:
         run_demo(DemoOptions(workdir=FLAGS.workdir, threads=FLAGS.threads, overlays=FLAGS.overlays, **given))
     except KeyboardInterrupt as stop:

@@ -223,7 +223,6 @@ class Demo:
     def _train(self, model_dir: str, qat_from: str | None = None) -> dict:
         from deeplab_tf.training.trainer import train
 
-        began = time.perf_counter()
         result = train(self.config, model_dir, qat_from=qat_from)
         if result["stopped_by_signal"]:
             raise KeyboardInterrupt(f"stopped at step {result['step']} (checkpoint saved); run again to resume")
@@ -232,7 +231,6 @@ class Demo:
             "loss": result["loss"],
             "images_per_second": result["images_per_second"],
             "best": result["best"],
-            "seconds": time.perf_counter() - began,
         }
 
     def stage_train(self) -> dict:
