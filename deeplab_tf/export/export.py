@@ -24,7 +24,16 @@ from deeplab_tf.configs.base import ExperimentConfig
 from deeplab_tf.export.files import write_bytes_atomic
 from deeplab_tf.export.metadata import ModelInfo, add_metadata
 from deeplab_tf.export.model_card import build_model_card, file_names, labels_text
-from deeplab_tf.export.tflite import INPUT_DTYPES, OUTPUTS, QUANTIZATIONS, ConvertOptions, convert, probabilities_fn
+from deeplab_tf.export.tflite import (
+    INPUT_DTYPES,
+    MASK_ARGMAX,
+    OUTPUTS,
+    QUANTIZATIONS,
+    ConvertOptions,
+    convert,
+    mask_fn,
+    probabilities_fn,
+)
 from deeplab_tf.models.backbones.base import Preprocessing
 
 FORMATS = ("tflite", "saved_model")
@@ -39,6 +48,8 @@ class ExportOptions:
       quantization: TFLite mode (see ``ConvertOptions``); SavedModels are float.
       input_dtype: "uint8" (normalization folded in) or "float32".
       output: "scores" (probabilities) or "mask" (class ids, argmax fused).
+      mask_argmax: for a mask, "half" (argmax at half the input size, each id
+        copied to 2x2 pixels; the default) or "full" (see ``tflite.mask_fn``).
       input_size: (height, width) to export at; default the trained size.
       data_dir: records for int8_ptq calibration and ``evaluate``; default the
         data_dir the experiment recorded.
@@ -53,6 +64,7 @@ class ExportOptions:
     quantization: str | None = None
     input_dtype: str | None = None
     output: str | None = None
+    mask_argmax: str = "half"
     input_size: tuple[int, int] | None = None
     data_dir: str | None = None
     calibration_batches: int | None = None
@@ -62,7 +74,13 @@ class ExportOptions:
     android_assets: str | None = None
 
     def __post_init__(self):
-        choices = (("format", FORMATS), ("quantization", QUANTIZATIONS), ("input_dtype", INPUT_DTYPES), ("output", OUTPUTS))
+        choices = (
+            ("format", FORMATS),
+            ("quantization", QUANTIZATIONS),
+            ("input_dtype", INPUT_DTYPES),
+            ("output", OUTPUTS),
+            ("mask_argmax", MASK_ARGMAX),
+        )
         for field, allowed in choices:
             value = getattr(self, field)
             if value is not None and value not in allowed:
@@ -159,10 +177,12 @@ def calibration_images(
 # --- SavedModel -----------------------------------------------------------------
 
 
-def serving_module(model: keras.Model, preprocessing: Preprocessing, input_dtype: str, output: str) -> tf.Module:
+def serving_module(
+    model: keras.Model, preprocessing: Preprocessing, input_dtype: str, output: str, mask_argmax: str = "half"
+) -> tf.Module:
     """A ``tf.Module`` whose ``serve`` takes ``image`` [B, H, W, 3] (uint8 pixels or
-    normalized float32) and returns ``{"scores": probabilities}`` (as the TFLite export
-    computes them: ``tflite.probabilities_fn``) or ``{"mask": uint8 ids}``.
+    normalized float32) and returns ``{"scores": probabilities}`` or ``{"mask": uint8 ids}``,
+    as the TFLite export computes them (``tflite.probabilities_fn``, ``tflite.mask_fn``).
 
     Only the model's variables are tracked (not the Keras objects), so saving is quick.
     """
@@ -170,6 +190,7 @@ def serving_module(model: keras.Model, preprocessing: Preprocessing, input_dtype
     dtype = tf.uint8 if input_dtype == "uint8" else tf.float32
     mean, std = np.float32(preprocessing.mean), np.float32(preprocessing.std)
     probabilities = probabilities_fn(model)
+    mask = mask_fn(model, mask_argmax)
 
     @tf.function(input_signature=[tf.TensorSpec([None, height, width, 3], dtype, name="image")])
     def serve(image):
@@ -177,8 +198,7 @@ def serving_module(model: keras.Model, preprocessing: Preprocessing, input_dtype
         if input_dtype == "uint8":
             x = (x - mean) / std
         if output == "mask":
-            logits = model(x, training=False)
-            return {"mask": tf.cast(tf.argmax(logits, axis=-1, output_type=tf.int32), tf.uint8)}
+            return {"mask": mask(x)}
         return {"scores": probabilities(x)}
 
     module = tf.Module()
@@ -282,7 +302,7 @@ def export_model(model_dir: str, output_dir: str, options: ExportOptions = Expor
     if options.format == "saved_model":
         os.makedirs(output_dir, exist_ok=True)
         path = os.path.join(output_dir, name)
-        write_saved_model(serving_module(model, preprocessing, input_dtype, output), path)
+        write_saved_model(serving_module(model, preprocessing, input_dtype, output, options.mask_argmax), path)
         result["files"]["saved_model"] = path
         return result
 
@@ -295,6 +315,7 @@ def export_model(model_dir: str, output_dir: str, options: ExportOptions = Expor
     description = (
         f"{config.description or config.name}; checkpoint step {step}; {quantization}; "
         f"{input_dtype} RGB input {size[0]}x{size[1]}; {output} output"
+        + (f" (argmax at {options.mask_argmax} size)" if output == "mask" else "")
     )
     info = ModelInfo(
         name=name,
@@ -306,7 +327,8 @@ def export_model(model_dir: str, output_dir: str, options: ExportOptions = Expor
         std=tuple(preprocessing.std),
         output=output,
     )
-    tflite_bytes = convert(model, ConvertOptions(quantization, input_dtype, output, preprocessing, calibration))
+    convert_options = ConvertOptions(quantization, input_dtype, output, preprocessing, calibration, options.mask_argmax)
+    tflite_bytes = convert(model, convert_options)
     tflite_bytes = add_metadata(tflite_bytes, info)
     metrics = latency = None
     if options.evaluate:

@@ -24,6 +24,8 @@ import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 from flatbuffers import number_types as types
 
+from deeplab_tf.export.flatbuffer import pack_model
+
 METADATA_NAME = "TFLITE_METADATA"  # the model's metadata entry naming the buffer
 IDENTIFIER = b"M001"
 LABELS_FILE = "labels.txt"
@@ -377,10 +379,9 @@ def add_metadata(tflite_bytes: bytes, info: ModelInfo) -> bytes:
         entry.name, entry.buffer, buffer.data = METADATA_NAME.encode(), len(model.buffers), data
         model.buffers.append(buffer)
         model.metadata = [*(model.metadata or []), entry]
-    builder = flatbuffers.Builder(len(tflite_bytes) + len(data) + 4096)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    packed = pack_model(model, len(tflite_bytes) + len(data))
     labels = "".join(f"{label}\n" for label in info.labels).encode()
-    return _append_zip(bytes(builder.Output()), {LABELS_FILE: labels})
+    return _append_zip(packed, {LABELS_FILE: labels})
 
 
 def read_metadata(tflite_bytes: bytes) -> dict:

@@ -25,12 +25,12 @@ import dataclasses
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 
-import flatbuffers
 import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 from ai_edge_litert import schema_py_generated as schema
 
+from deeplab_tf.export.flatbuffer import pack_model
 from deeplab_tf.export.inspect import tensor_dtypes
 from deeplab_tf.export.tracing import native_ops
 from deeplab_tf.models.backbones.base import Preprocessing
@@ -38,6 +38,7 @@ from deeplab_tf.models.backbones.base import Preprocessing
 QUANTIZATIONS = ("none", "fp16", "dynamic", "int8_ptq", "int8_qat")
 INPUT_DTYPES = ("uint8", "float32")
 OUTPUTS = ("scores", "mask")
+MASK_ARGMAX = ("half", "full")
 INT8 = ("int8_ptq", "int8_qat")
 
 
@@ -58,6 +59,8 @@ class ConvertOptions:
       calibration: for int8_ptq, a callable returning an iterable of images
         [H, W, 3] or batches [B, H, W, 3] in the input dtype's form (uint8-range
         pixels, or normalized floats); a few dozen real images are plenty.
+      mask_argmax: for a mask, where the argmax runs (``mask_fn``): "half" the
+        input size, each class id then copied to 2x2 pixels, or "full" size.
     """
 
     quantization: str = "int8_qat"
@@ -65,9 +68,16 @@ class ConvertOptions:
     output: str = "scores"
     preprocessing: Preprocessing | None = None
     calibration: Callable[[], Iterable[np.ndarray]] | None = dataclasses.field(default=None, compare=False)
+    mask_argmax: str = "half"
 
     def __post_init__(self):
-        for field, allowed in (("quantization", QUANTIZATIONS), ("input_dtype", INPUT_DTYPES), ("output", OUTPUTS)):
+        choices = (
+            ("quantization", QUANTIZATIONS),
+            ("input_dtype", INPUT_DTYPES),
+            ("output", OUTPUTS),
+            ("mask_argmax", MASK_ARGMAX),
+        )
+        for field, allowed in choices:
             if getattr(self, field) not in allowed:
                 raise ValueError(f"{field} must be one of {allowed}, got {getattr(self, field)!r}")
         if self.input_dtype == "uint8" and self.preprocessing is None:
@@ -132,36 +142,102 @@ def split_final_resize(model: keras.Model) -> tuple[keras.Model, list[keras.laye
     return keras.Model(model.inputs, tensor, name=model.name), tail[::-1]
 
 
-# The largest final upsampling factor that the softmax goes before. A boundary
-# between two classes moves by a fraction of that factor: at 4 (v3+) under a
-# pixel or two (CamVid 360x480: 99.4% of the val pixels keep their class, mIoU
-# 57.23 for 57.29); at 8-16 (v3, no decoder) by several (a random smoke v3 kept
-# 66%), so v3 keeps the softmax at the input size.
+# The largest upsampling factor that follows the softmax. A boundary between two
+# classes moves by a fraction of that factor: at 4, under a pixel or two (v3+
+# on CamVid 360x480: 99.4% of the val pixels keep their class, mIoU 57.23 for
+# 57.29); at 8-16 by several (a random smoke v3 kept 66%). So a larger final
+# upsampling (v3: 8 or 16, no decoder) is split: the logits are upsampled by
+# the rest first, then the softmax, then the last 4x.
 MAX_SOFTMAX_UPSAMPLING = 4
+
+
+def _inner(layer: keras.layers.Layer) -> keras.layers.Layer:
+    return getattr(layer, "layer", layer)  # tfmot's QuantizeWrapper keeps the layer in .layer
 
 
 def probabilities_fn(model: keras.Model) -> Callable[[tf.Tensor], tf.Tensor]:
     """``x -> probabilities`` at the input size. Split outside any trace.
 
-    Where the logits are upsampled at most ``MAX_SOFTMAX_UPSAMPLING`` times: the
-    softmax of the logits at their own resolution, then the model's final
-    bilinear resize (+ crop). A bilinear resize of probabilities is a convex
-    combination of distributions, so still one per pixel, and the softmax runs
-    on 16x fewer values (int8 SOFTMAX runs outside XNNPACK: ~5 of ~21 ms at
-    360x480). Otherwise the softmax of the resized logits.
+    The softmax runs before the model's final bilinear upsampling (+ crop), or
+    before its last ``MAX_SOFTMAX_UPSAMPLING`` times when the upsampling is
+    larger (the logits are first upsampled by the rest). A bilinear resize of
+    probabilities is a convex combination of distributions, so still one per
+    pixel, and the softmax runs on 16x fewer values: int8 SOFTMAX runs outside
+    XNNPACK (~5 of ~21 ms at 360x480 for v3+; at 257x257, v3 at output stride
+    16, 4.6 of 12.7 ms). The softmax of the resized logits if the upsampling
+    factor does not split into integers.
     """
     body, tail = split_final_resize(model)
-    factors = [getattr(layer, "layer", layer).size for layer in tail if hasattr(getattr(layer, "layer", layer), "size")]
-    if any(max(factor) > MAX_SOFTMAX_UPSAMPLING for factor in factors):
+    upsampling = [layer for layer in tail if isinstance(_inner(layer), keras.layers.UpSampling2D)]
+    before = []
+    if len(upsampling) == 1:
+        inner = _inner(upsampling[0])
+        after = tuple(min(f, MAX_SOFTMAX_UPSAMPLING) for f in inner.size)
+        if any(f % a for f, a in zip(inner.size, after, strict=True)):
+            body, tail = model, []
+        elif after != tuple(inner.size):
+            split = {"interpolation": inner.interpolation, "data_format": inner.data_format}
+            first = tuple(f // a for f, a in zip(inner.size, after, strict=True))
+            before = [keras.layers.UpSampling2D(first, name=f"{inner.name}_before_softmax", **split)]
+            last = keras.layers.UpSampling2D(after, name=f"{inner.name}_after_softmax", **split)
+            tail = [last if layer is upsampling[0] else layer for layer in tail]
+    elif tail:
         body, tail = model, []
 
     def probabilities(x: tf.Tensor) -> tf.Tensor:
-        x = tf.nn.softmax(body(x, training=False), axis=-1)
+        x = body(x, training=False)
+        for layer in before:
+            x = layer(x)
+        x = tf.nn.softmax(x, axis=-1)
         for layer in tail:
             x = layer(x, training=False)
         return x
 
     return probabilities
+
+
+def mask_fn(model: keras.Model, argmax: str = "half") -> Callable[[tf.Tensor], tf.Tensor]:
+    """``x -> class ids`` [B, H, W] uint8 at the input size. Split outside any trace.
+
+    "full": the argmax of the logits resized to the input size. "half": the
+    logits are resized to half the input size (the model's final bilinear
+    upsampling at half its factor), the argmax runs there and each class id is
+    copied to 2x2 pixels (then the model's crop). The resize and the argmax
+    then handle 4x fewer values: at 512x512 they are ~7 of an int8 graph's
+    ~35 ms. The CamVid v3+ model at 360x480: 98.6% of the val pixels keep
+    their class, mIoU 57.26 for 57.29 (pixel accuracy 84.37% for 84.36%).
+    "full" where the final upsampling factor is odd.
+    """
+    body, tail = split_final_resize(model)
+    inner = [_inner(layer) for layer in tail]
+    half = (
+        argmax == "half"
+        and len(inner) >= 1
+        and isinstance(inner[0], keras.layers.UpSampling2D)
+        and all(f % 2 == 0 for f in inner[0].size)
+        and all(isinstance(layer, keras.layers.Cropping2D) for layer in inner[1:])
+    )
+    if half:
+        resize = keras.layers.UpSampling2D(
+            tuple(f // 2 for f in inner[0].size), interpolation=inner[0].interpolation, name=f"{inner[0].name}_half"
+        )
+
+    def mask(x: tf.Tensor) -> tf.Tensor:
+        if not half:
+            return tf.cast(tf.argmax(model(x, training=False), axis=-1, output_type=tf.int32), tf.uint8)
+        ids = tf.cast(tf.argmax(resize(body(x, training=False)), axis=-1, output_type=tf.int32), tf.uint8)
+        # Each id to 2x2 pixels with RESHAPE + CONCATENATION, which take uint8
+        # in every mode (the converter's int8-only op set lacks a uint8 resize).
+        height, width = ids.shape[1], ids.shape[2]
+        ids = tf.reshape(ids, [-1, height, 1, width, 1])
+        ids = tf.concat([ids, ids], axis=4)
+        ids = tf.reshape(tf.concat([ids, ids], axis=2), [-1, 2 * height, 2 * width])
+        for crop in inner[1:]:  # the model's Cropping2D layers, on the ids
+            (top, bottom), (left, right) = crop.cropping
+            ids = ids[:, top : ids.shape[1] - bottom, left : ids.shape[2] - right]
+        return ids
+
+    return mask
 
 
 def _serving_function(model: keras.Model, options: ConvertOptions, height: int, width: int):
@@ -170,6 +246,7 @@ def _serving_function(model: keras.Model, options: ConvertOptions, height: int, 
     # converter quantizes it; the fake-quant pins its scale to exactly 1, zero point 0.
     dtype = tf.uint8 if options.input_dtype == "uint8" and not int8 else tf.float32
     probabilities = probabilities_fn(model)
+    mask = mask_fn(model, options.mask_argmax)
 
     @tf.function(input_signature=[tf.TensorSpec([1, height, width, 3], dtype, name="image")])
     def serve(image):
@@ -181,8 +258,7 @@ def _serving_function(model: keras.Model, options: ConvertOptions, height: int, 
                 x = tf.cast(x, tf.float32)
             x = _normalize(x, options.preprocessing)
         if options.output == "mask":
-            logits = model(x, training=False)
-            return {"mask": tf.cast(tf.argmax(logits, axis=-1, output_type=tf.int32), tf.uint8)}
+            return {"mask": mask(x)}
         return {"scores": probabilities(x)}
 
     return serve
@@ -299,6 +375,55 @@ def _quantize_before_resize(model: schema.ModelT) -> None:
     subgraph.operators = operators
 
 
+def _operator_code(model: schema.ModelT, builtin: int) -> int:
+    """The index of ``builtin``'s operator code in ``model``, added if missing."""
+    for index, code in enumerate(model.operatorCodes):
+        if max(code.builtinCode, code.deprecatedBuiltinCode) == builtin:
+            return index
+    code = schema.OperatorCodeT()
+    code.builtinCode, code.deprecatedBuiltinCode, code.version = builtin, min(builtin, 127), 1
+    model.operatorCodes.append(code)
+    return len(model.operatorCodes) - 1
+
+
+def _dequantize_input_first(model: schema.ModelT) -> None:
+    """Splits the uint8 -> int8 input QUANTIZE into DEQUANTIZE (uint8 -> float32)
+    and QUANTIZE (float32 -> int8), which XNNPACK both runs.
+
+    XNNPACK converts only between same-signed 8-bit types, so the one QUANTIZE
+    ran on the CPU (~0.5 ms at 360x480, a thirtieth of the int8 graph). The
+    input's scale 1 / zero point 0 makes the float values the pixels themselves,
+    and the QUANTIZE gives the same int8 values as before, bit for bit. No-op
+    unless the graph starts with such a QUANTIZE.
+    """
+    subgraph = model.subgraphs[0]
+    (index,) = subgraph.inputs
+    tensor = subgraph.tensors[index]
+    users = [op for op in subgraph.operators if index in op.inputs]
+    q = tensor.quantization
+    if (
+        tensor.type != schema.TensorType.UINT8
+        or len(users) != 1
+        or _opcode(model, users[0]) != schema.BuiltinOperator.QUANTIZE
+        or subgraph.tensors[users[0].outputs[0]].type != schema.TensorType.INT8
+        or q is None
+        or q.scale is None
+        or list(q.scale) != [1.0]
+        or list(q.zeroPoint) != [0]
+    ):
+        return
+    pixels = schema.TensorT()
+    pixels.name, pixels.type, pixels.buffer = tensor.name + b"_float", schema.TensorType.FLOAT32, 0
+    pixels.shape = np.array(tensor.shape)
+    pixels.shapeSignature = None if tensor.shapeSignature is None else np.array(tensor.shapeSignature)
+    subgraph.tensors.append(pixels)
+    dequantize = schema.OperatorT()
+    dequantize.opcodeIndex = _operator_code(model, schema.BuiltinOperator.DEQUANTIZE)
+    dequantize.inputs, dequantize.outputs = [index], [len(subgraph.tensors) - 1]
+    users[0].inputs = [len(subgraph.tensors) - 1]
+    subgraph.operators.insert(subgraph.operators.index(users[0]), dequantize)
+
+
 def _tensor_map(name: str, index: int) -> schema.TensorMapT:
     tensor_map = schema.TensorMapT()
     tensor_map.name, tensor_map.tensorIndex = name.encode(), int(index)
@@ -306,10 +431,12 @@ def _tensor_map(name: str, index: int) -> schema.TensorMapT:
 
 
 def _finish(tflite_bytes: bytes, output: str) -> bytes:
-    """Moves a uint8 output's QUANTIZE before the final resize, adds the signature
+    """Makes a uint8 input's QUANTIZE run under XNNPACK, moves a uint8 output's
+    QUANTIZE before the final resize, adds the signature
     "serving_default": {"image"} -> {output} and names the output tensor (a converted
     frozen function has no signature, its output is "Identity")."""
     model = schema.ModelT.InitFromPackedBuf(tflite_bytes, 0)
+    _dequantize_input_first(model)
     _quantize_before_resize(model)
     subgraph = model.subgraphs[0]
     (input_index,), (output_index,) = subgraph.inputs, subgraph.outputs
@@ -318,9 +445,7 @@ def _finish(tflite_bytes: bytes, output: str) -> bytes:
     signature.signatureKey, signature.subgraphIndex = b"serving_default", 0
     signature.inputs, signature.outputs = [_tensor_map("image", input_index)], [_tensor_map(output, output_index)]
     model.signatureDefs = [signature]
-    builder = flatbuffers.Builder(len(tflite_bytes) + 4096)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+    return pack_model(model, len(tflite_bytes))
 
 
 def convert(model: keras.Model, options: ConvertOptions) -> bytes:

@@ -19,7 +19,7 @@ from deeplab_tf.export.export import ExportOptions, export_model
 from deeplab_tf.export.inspect import run_tflite, tensor_dtypes
 from deeplab_tf.export.metadata import read_metadata
 from deeplab_tf.export.model_card import validate_model_card
-from deeplab_tf.export.tflite import probabilities_fn
+from deeplab_tf.export.tflite import mask_fn, probabilities_fn
 from deeplab_tf.models import build_deeplab
 from deeplab_tf.training.checkpoints import load_experiment, save_experiment
 
@@ -269,13 +269,15 @@ def test_saved_model_serves_like_the_keras_model(trained, tmp_path, input_dtype,
     assert listing(tmp_path / "out")[0] == "served" and not any(".tmp" in p for p in listing(tmp_path / "out"))
     serve = tf.saved_model.load(result["files"]["saved_model"]).signatures["serving_default"]
     images = pixels(2, (65, 65), seed=9)
-    expected = (keras_scores if output == "scores" else keras_probabilities)(keras_model(model_dir, "best/ckpt-1"), images)
-    feed = images if input_dtype == "uint8" else (images.astype(np.float32) - 127.5) / 127.5
+    model = keras_model(model_dir, "best/ckpt-1")
+    normalized = (images.astype(np.float32) - 127.5) / 127.5
+    feed = images if input_dtype == "uint8" else normalized
     got = serve(image=tf.constant(feed))[output].numpy()
     if output == "scores":
-        np.testing.assert_allclose(got, expected, atol=1e-5)
-    else:
-        assert got.dtype == np.uint8 and (got == expected.argmax(-1)).mean() > 0.999
+        np.testing.assert_allclose(got, keras_scores(model, images), atol=1e-5)
+    else:  # as the TFLite mask: argmax at half size, each id copied to 2x2 pixels
+        expected = mask_fn(model)(tf.constant(normalized)).numpy()
+        assert got.dtype == np.uint8 and got.shape == expected.shape and (got == expected).mean() > 0.999
 
 
 def test_saved_model_replaces_an_older_one(trained, tmp_path):
