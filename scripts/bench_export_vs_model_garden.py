@@ -30,7 +30,7 @@ exported through its own path:
   (``official.projects.qat``, quant_type "qat", with ``decoder.aspp.output_tensor``
   set: see ``model_garden_params``; its activation ranges are tfmot's
   initial ones: Model Garden sets them only by fine-tuning).
-- deeplab_tf: ``deeplab_tf.export.export.export_model`` of a model_dir (float
+- deeplab_tf: ``deeplab_tf.export.export.export_model`` of a model_dir (float, with uint8 and with float32 input;
   scores, int8_ptq scores and mask) and of a QAT model_dir (int8_qat scores and
   mask: ``finetune.build_qat_model`` of the float checkpoint, activation ranges
   set by ``calibration.calibrate`` on the same images in inference mode).
@@ -91,12 +91,16 @@ ARCHITECTURES = {
     "v3": Architecture("deeplabv3_mnv2_pascal", "mnv2_deeplabv3_pascal", ()),
 }
 # (quantization, output) of our files; each is timed against Model Garden's file of the same quantization.
+# (quantization, output, input dtype). Model Garden's float file takes normalized
+# float32 pixels and returns logits; ours with uint8 input also normalizes in the
+# graph, so the float file is also exported with float32 input, the same contract.
 OUR_FILES = (
-    ("none", "scores"),
-    ("int8_ptq", "scores"),
-    ("int8_ptq", "mask"),
-    ("int8_qat", "scores"),
-    ("int8_qat", "mask"),
+    ("none", "scores", "uint8"),
+    ("none", "scores", "float32"),
+    ("int8_ptq", "scores", "uint8"),
+    ("int8_ptq", "mask", "uint8"),
+    ("int8_qat", "scores", "uint8"),
+    ("int8_qat", "mask", "uint8"),
 )
 MODEL_GARDEN_FILES = {"none": None, "int8_ptq": "int8_full", "int8_qat": "qat"}  # ours -> its quant_type
 
@@ -224,10 +228,15 @@ def export_ours(
     tf.train.CheckpointManager(tf.train.Checkpoint(model=qat), os.path.join(qat_dir, "ckpt"), 1).save(1)
 
     files = []
-    for quantization, output in OUR_FILES:
-        stem = f"ours_{name}_{quantization}_{output}"
+    for quantization, output, input_dtype in OUR_FILES:
+        suffix = "" if input_dtype == "uint8" else f"-{input_dtype}in"
+        stem = f"ours_{name}_{quantization}_{output}{suffix}"
         options = ExportOptions(
-            quantization=quantization, output=output, name=stem, calibration_batches=len(images) // batch
+            quantization=quantization,
+            output=output,
+            input_dtype=input_dtype,
+            name=stem,
+            calibration_batches=len(images) // batch,
         )
         result = export_model(qat_dir if quantization == "int8_qat" else float_dir, out_dir, options)
         files.append(File("ours", name, quantization, output, result["files"]["model"]))

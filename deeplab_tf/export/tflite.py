@@ -432,13 +432,18 @@ def _tensor_map(name: str, index: int) -> schema.TensorMapT:
 
 def _finish(tflite_bytes: bytes, output: str) -> bytes:
     """Makes a uint8 input's QUANTIZE run under XNNPACK, moves a uint8 output's
-    QUANTIZE before the final resize, adds the signature
+    QUANTIZE before the final resize, shortens fused tensor names, adds the signature
     "serving_default": {"image"} -> {output} and names the output tensor (a converted
     frozen function has no signature, its output is "Identity")."""
     model = schema.ModelT.InitFromPackedBuf(tflite_bytes, 0)
     _dequantize_input_first(model)
     _quantize_before_resize(model)
     subgraph = model.subgraphs[0]
+    for tensor in subgraph.tensors:
+        # The converter names a fused op's output "first;second;...", every op fused
+        # into it: the first (the layer whose output it is) is kept. 18 of a 257x257
+        # v3's 27 KB of names, in the float and the int8 file alike.
+        tensor.name = tensor.name.split(b";")[0]
     (input_index,), (output_index,) = subgraph.inputs, subgraph.outputs
     subgraph.tensors[output_index].name = output.encode()
     signature = schema.SignatureDefT()

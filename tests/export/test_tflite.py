@@ -262,6 +262,9 @@ def test_each_mode_runs_in_litert_and_agrees_with_keras(quantization, input_dtyp
     interpreter = Interpreter(model_content=tflite_bytes)
     (image,), (result,) = interpreter.get_input_details(), interpreter.get_output_details()
     assert interpreter.get_signature_list() == {"serving_default": {"inputs": ["image"], "outputs": [output]}}
+    names = [tensor["name"] for tensor in interpreter.get_tensor_details()]
+    # Fused ops' names shortened to their first: "deeplabv3plus_mobilenet_v2/logits_conv/BiasAdd".
+    assert not any(";" in name for name in names) and any(name.endswith("logits_conv/BiasAdd") for name in names)
     assert list(image["shape"]) == [1, *SIZE, 3] and image["dtype"] == np.dtype(input_dtype)
     if input_dtype == "uint8" and int8:
         assert image["quantization"] == (1.0, 0)  # the app feeds camera pixels as they are
