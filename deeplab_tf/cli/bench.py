@@ -6,11 +6,15 @@
         [--qat] [--train_steps=5] [--warmup_steps=3] [--config=key=value ...] [--json]
 
     deeplab-bench tflite --model=FILE[,FILE...] [--threads=1,2,4] [--runs=30] [--warmup=5] [--json]
+    deeplab-bench tflite --side_by_side --model=A,B[,...] [--threads=2] [--runs=100] [--json]
 
 ``tflite`` times .tflite files in the LiteRT interpreter (each thread count with
 and without XNNPACK, a fresh process per configuration: median, p90, peak RSS)
 and reports size, op histogram and the XNNPACK-delegated fraction; several
-models are measured side by side in one run (deeplab_tf/export/benchmark.py).
+models are measured one after the other in one run (deeplab_tf/export/benchmark.py).
+With ``--side_by_side`` the files are loaded in one process and invoked in turn,
+``--runs`` rounds per thread count: medians, and each file's speed relative to
+the first (median of per-round ratios) -- what to compare on a shared machine.
 
 ``train`` times the project's training step (the one deeplab-train runs) on
 a synthetic in-memory batch: images/s from the median step time after
@@ -48,6 +52,7 @@ flags.DEFINE_list("model", [], "tflite: .tflite file(s) to time, comma-separated
 flags.DEFINE_list("threads", ["1", "2", "4"], "tflite: interpreter thread counts.")
 flags.DEFINE_integer("runs", 30, "tflite: timed invocations per configuration.", lower_bound=1)
 flags.DEFINE_integer("warmup", 5, "tflite: untimed invocations first.", lower_bound=0)
+flags.DEFINE_bool("side_by_side", False, "tflite: time the files in turn in one process, ratios to the first.")
 
 COMMANDS = ("data", "train", "tflite")
 
@@ -119,6 +124,15 @@ def bench_tflite() -> None:
         raise ValueError(f"--threads takes comma-separated integers, got {','.join(FLAGS.threads)!r}") from None
     if not threads or min(threads) < 1:
         raise ValueError(f"--threads takes positive integers, got {threads}")
+    if FLAGS.side_by_side:
+        from deeplab_tf.export.benchmark import format_side_by_side, side_by_side
+
+        tables = [side_by_side(FLAGS.model, count, FLAGS.warmup, FLAGS.runs) for count in threads]
+        if FLAGS.json:
+            print(json.dumps(tables, indent=2))
+        else:
+            print("\n\n".join(format_side_by_side(table) for table in tables))
+        return
     results = [benchmark_tflite(path, threads, FLAGS.warmup, FLAGS.runs) for path in FLAGS.model]
     if FLAGS.json:
         print(json.dumps(results[0] if len(results) == 1 else results, indent=2))

@@ -77,12 +77,106 @@ def _worker(model_path: str, threads: int, xnnpack: bool, warmup: int, runs: int
     }
 
 
+def _side_by_side_worker(model_paths: list[str], threads: int, warmup: int, rounds: int) -> dict:
+    """Runs in the child: every model loaded at once, then ``rounds`` rounds that
+    invoke each once, in turn (a load change hits every model alike)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreters = []
+    rng = np.random.default_rng(0)
+    for path in model_paths:
+        interpreter = Interpreter(model_path=path, num_threads=threads)
+        interpreter.allocate_tensors()
+        for detail in interpreter.get_input_details():
+            shape, dtype = detail["shape"], np.dtype(detail["dtype"])
+            if dtype.kind in "ui":
+                info = np.iinfo(dtype)
+                value = rng.integers(info.min, int(info.max) + 1, size=shape, dtype=dtype)
+            else:
+                value = rng.standard_normal(shape).astype(dtype)
+            interpreter.set_tensor(detail["index"], value)
+        for _ in range(warmup):
+            interpreter.invoke()
+        interpreters.append(interpreter)
+    times = [[] for _ in model_paths]
+    for _ in range(rounds):
+        for interpreter, series in zip(interpreters, times, strict=True):
+            start = time.perf_counter()
+            interpreter.invoke()
+            series.append((time.perf_counter() - start) * 1000.0)
+    return {"threads": threads, "warmup": warmup, "rounds": rounds, "times_ms": times}
+
+
+def side_by_side(
+    paths: Sequence[str], threads: int = 2, warmup: int = 5, rounds: int = 100, timeout: float = 1800
+) -> list[dict]:
+    """Times .tflite files against each other in one fresh process, XNNPACK on.
+
+    Each round invokes every model once, in the given order, so a change of the
+    machine's load falls on all of them; the ratios to the first file are what
+    to compare on a shared machine.
+
+    Returns:
+      Per file, in order: ``{"model", "size_bytes", "threads", "rounds",
+      "median_ms", "p90_ms", "min_ms", "ratio_to_first" (median of the
+      per-round ratios of the first file's time to this one's: > 1 is faster)}``.
+
+    Raises:
+      ValueError: no file, or threads, warmup or rounds out of range.
+      FileNotFoundError: a file does not exist.
+      RuntimeError: the child failed (its stderr is in the message).
+    """
+    if not paths:
+        raise ValueError("side_by_side needs at least one .tflite file")
+    if threads < 1 or rounds < 1 or warmup < 0:
+        raise ValueError(f"need threads >= 1, rounds >= 1, warmup >= 0; got {threads}, {rounds}, {warmup}")
+    for path in paths:
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"--model={path} does not exist")
+    args = {"model_paths": [os.path.abspath(p) for p in paths], "threads": threads, "warmup": warmup, "rounds": rounds}
+    child = subprocess.run(
+        [sys.executable, "-c", _CHILD, os.path.abspath(__file__), json.dumps(args), "_side_by_side_worker"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
+    if child.returncode != 0:
+        raise RuntimeError(f"side-by-side timing failed ({child.returncode}): {child.stderr.strip()[-2000:]}")
+    times = json.loads(child.stdout.strip().splitlines()[-1])["times_ms"]
+    return [
+        {
+            "model": os.path.abspath(path),
+            "size_bytes": os.path.getsize(path),
+            "threads": threads,
+            "rounds": rounds,
+            "median_ms": statistics.median(series),
+            "p90_ms": _percentile(series, 0.9),
+            "min_ms": min(series),
+            "ratio_to_first": statistics.median(a / b for a, b in zip(times[0], series, strict=True)),
+        }
+        for path, series in zip(paths, times, strict=True)
+    ]
+
+
+def format_side_by_side(results: list[dict]) -> str:
+    lines = [f"side by side, one process, XNNPACK, {results[0]['threads']} threads, {results[0]['rounds']} rounds"]
+    lines.append(f"{'file':60s} {'MB':>6s} {'median':>8s} {'p90':>8s} {'min':>8s} {'first/this':>10s}")
+    for r in results:
+        name = os.path.basename(r["model"])
+        lines.append(
+            f"{name[-60:]:60s} {r['size_bytes'] / 1e6:6.2f} {r['median_ms']:8.2f} {r['p90_ms']:8.2f} "
+            f"{r['min_ms']:8.2f} {r['ratio_to_first']:10.3f}"
+        )
+    return "\n".join(lines)
+
+
 _CHILD = """
 import importlib.util, json, sys
 spec = importlib.util.spec_from_file_location("deeplab_tflite_bench", sys.argv[1])
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
-print(json.dumps(module._worker(**json.loads(sys.argv[2]))))
+print(json.dumps(getattr(module, sys.argv[3])(**json.loads(sys.argv[2]))))
 """
 
 
@@ -119,7 +213,7 @@ def measure_latency(
         args = {"model_path": path, "threads": threads, "xnnpack": xnnpack, "warmup": warmup, "runs": runs}
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
         child = subprocess.run(
-            [sys.executable, "-c", _CHILD, os.path.abspath(__file__), json.dumps(args)],
+            [sys.executable, "-c", _CHILD, os.path.abspath(__file__), json.dumps(args), "_worker"],
             capture_output=True,
             text=True,
             timeout=timeout,

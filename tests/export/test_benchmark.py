@@ -10,7 +10,14 @@ import sys
 import pytest
 from test_model_card import exported
 
-from deeplab_tf.export.benchmark import _percentile, benchmark_tflite, format_gpu_delegate, measure_latency
+from deeplab_tf.export.benchmark import (
+    _percentile,
+    benchmark_tflite,
+    format_gpu_delegate,
+    format_side_by_side,
+    measure_latency,
+    side_by_side,
+)
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -56,6 +63,33 @@ def test_bench_cli_json(tmp_path):
     assert set(report["xnnpack_speedup"]) == {"1", "2"}
 
 
+def test_side_by_side_times_files_in_turn_in_one_process(tmp_path):
+    small, large = tmp_path / "small.tflite", tmp_path / "large.tflite"
+    small.write_bytes(exported("int8_ptq", "mask", "uint8"))
+    large.write_bytes(exported("none", "scores", "uint8"))
+    results = side_by_side([str(small), str(large), str(small)], threads=1, warmup=1, rounds=15)
+    assert [r["model"] for r in results] == [str(small), str(large), str(small)]
+    assert [r["size_bytes"] for r in results] == [small.stat().st_size, large.stat().st_size, small.stat().st_size]
+    assert all(r["rounds"] == 15 and 0 < r["min_ms"] <= r["median_ms"] <= r["p90_ms"] for r in results)
+    assert results[0]["ratio_to_first"] == 1.0 and 0.5 < results[2]["ratio_to_first"] < 2.0
+    table = format_side_by_side(results)
+    assert "1 threads, 15 rounds" in table and table.count("small.tflite") == 2
+
+
+def test_side_by_side_cli_json(tmp_path):
+    path = tmp_path / "tiny.tflite"
+    path.write_bytes(exported())
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO))
+    result = subprocess.run(
+        [sys.executable, "-m", "deeplab_tf.cli.bench", "tflite", "--side_by_side", f"--model={path},{path}",
+         "--threads=1,2", "--runs=3", "--warmup=1", "--json"],
+        capture_output=True, text=True, env=env, timeout=600, cwd=REPO,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    tables = json.loads(result.stdout[result.stdout.index("[") :])
+    assert [[(r["threads"], r["rounds"]) for r in table] for table in tables] == [[(1, 3)] * 2, [(2, 3)] * 2]
+
+
 def test_format_gpu_delegate_names_what_stays_on_the_cpu():
     report = {"ops": 10, "supported_ops": 10, "unsupported": {}, "at_ends": True}
     assert format_gpu_delegate(report) == "GPU delegate: all 10 ops supported"
@@ -71,3 +105,12 @@ def test_bad_input(tmp_path):
         measure_latency(exported(), threads=0)
     with pytest.raises(RuntimeError, match="benchmark of .* failed"):
         measure_latency(b"not a flatbuffer", threads=1)
+    with pytest.raises(FileNotFoundError, match="missing.tflite does not exist"):
+        side_by_side([str(tmp_path / "missing.tflite")])
+    with pytest.raises(ValueError, match="at least one"):
+        side_by_side([])
+    with pytest.raises(ValueError, match="rounds >= 1"):
+        side_by_side([__file__], rounds=0)
+    (tmp_path / "bad.tflite").write_bytes(b"not a flatbuffer")
+    with pytest.raises(RuntimeError, match="side-by-side timing failed"):
+        side_by_side([str(tmp_path / "bad.tflite")], rounds=1)
