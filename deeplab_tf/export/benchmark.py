@@ -38,15 +38,9 @@ def _peak_rss_kb() -> int:
     raise RuntimeError("no VmHWM in /proc/self/status: peak memory is measured on Linux only")
 
 
-def _worker(model_path: str, threads: int, xnnpack: bool, warmup: int, runs: int) -> dict:
-    """Runs in the child: loads, warms up and times the model; returns the figures."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    baseline_kb = _peak_rss_kb()
-    resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-    interpreter = Interpreter(model_path=model_path, num_threads=threads, experimental_op_resolver_type=resolver)
+def _random_inputs(interpreter, rng: np.random.Generator) -> None:
+    """Allocates and fills every input: the full integer range, or N(0, 1) floats."""
     interpreter.allocate_tensors()
-    rng = np.random.default_rng(0)
     for detail in interpreter.get_input_details():
         shape, dtype = detail["shape"], np.dtype(detail["dtype"])
         if dtype.kind in "ui":
@@ -55,6 +49,16 @@ def _worker(model_path: str, threads: int, xnnpack: bool, warmup: int, runs: int
         else:
             value = rng.standard_normal(shape).astype(dtype)
         interpreter.set_tensor(detail["index"], value)
+
+
+def _worker(model_path: str, threads: int, xnnpack: bool, warmup: int, runs: int) -> dict:
+    """Runs in the child: loads, warms up and times the model; returns the figures."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    baseline_kb = _peak_rss_kb()
+    resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    interpreter = Interpreter(model_path=model_path, num_threads=threads, experimental_op_resolver_type=resolver)
+    _random_inputs(interpreter, np.random.default_rng(0))
     for _ in range(warmup):
         interpreter.invoke()
     times = []
@@ -86,15 +90,7 @@ def _side_by_side_worker(model_paths: list[str], threads: int, warmup: int, roun
     rng = np.random.default_rng(0)
     for path in model_paths:
         interpreter = Interpreter(model_path=path, num_threads=threads)
-        interpreter.allocate_tensors()
-        for detail in interpreter.get_input_details():
-            shape, dtype = detail["shape"], np.dtype(detail["dtype"])
-            if dtype.kind in "ui":
-                info = np.iinfo(dtype)
-                value = rng.integers(info.min, int(info.max) + 1, size=shape, dtype=dtype)
-            else:
-                value = rng.standard_normal(shape).astype(dtype)
-            interpreter.set_tensor(detail["index"], value)
+        _random_inputs(interpreter, rng)
         for _ in range(warmup):
             interpreter.invoke()
         interpreters.append(interpreter)
