@@ -162,10 +162,9 @@ def probabilities_fn(model: keras.Model) -> Callable[[tf.Tensor], tf.Tensor]:
     before its last ``MAX_SOFTMAX_UPSAMPLING`` times when the upsampling is
     larger (the logits are first upsampled by the rest). A bilinear resize of
     probabilities is a convex combination of distributions, so still one per
-    pixel, and the softmax runs on 16x fewer values: int8 SOFTMAX runs outside
-    XNNPACK (~5 of ~21 ms at 360x480 for v3+; at 257x257, v3 at output stride
-    16, 4.6 of 12.7 ms). The softmax of the resized logits if the upsampling
-    factor does not split into integers.
+    pixel, and the softmax runs on 16x fewer values (at 257x257, v3 at output
+    stride 16, its int8 softmax at full size took 4.3 of 6.8 ms). The softmax of
+    the resized logits if the upsampling factor does not split into integers.
     """
     body, tail = split_final_resize(model)
     upsampling = [layer for layer in tail if isinstance(_inner(layer), keras.layers.UpSampling2D)]
@@ -424,6 +423,46 @@ def _dequantize_input_first(model: schema.ModelT) -> None:
     subgraph.operators.insert(subgraph.operators.index(users[0]), dequantize)
 
 
+def _float_softmax(model: schema.ModelT) -> None:
+    """Runs an int8 SOFTMAX that feeds a uint8 QUANTIZE in float, under XNNPACK.
+
+    XNNPACK has no quantized softmax and does not convert int8 to uint8, so the
+    pair ran on the CPU between two XNNPACK partitions (~1 ms of ~16 at 360x480).
+    As DEQUANTIZE (int8 -> float32), SOFTMAX (float32) and QUANTIZE (float32 ->
+    uint8, the same scale 1/256) all three run in the one partition; the uint8
+    probabilities are those of the int8 kernel but for its rounding (CamVid
+    360x480: identical). No-op unless the graph has that pair, the softmax's
+    output used once.
+    """
+    subgraph = model.subgraphs[0]
+    tensors, operators = subgraph.tensors, subgraph.operators
+    uses = collections.Counter(t for op in operators for t in op.inputs)
+    for position, softmax in enumerate(operators[:-1]):
+        quantize = operators[position + 1]
+        if (
+            _opcode(model, softmax) != schema.BuiltinOperator.SOFTMAX
+            or _opcode(model, quantize) != schema.BuiltinOperator.QUANTIZE
+            or quantize.inputs != [softmax.outputs[0]]
+            or uses[softmax.outputs[0]] != 1
+            or tensors[softmax.inputs[0]].type != schema.TensorType.INT8
+            or tensors[quantize.outputs[0]].type != schema.TensorType.UINT8
+        ):
+            continue
+        logits = tensors[softmax.inputs[0]]
+        floats = schema.TensorT()
+        floats.name, floats.type, floats.buffer = logits.name + b"_float", schema.TensorType.FLOAT32, 0
+        floats.shape = np.array(logits.shape)
+        tensors.append(floats)
+        dequantize = schema.OperatorT()
+        dequantize.opcodeIndex = _operator_code(model, schema.BuiltinOperator.DEQUANTIZE)
+        dequantize.inputs, dequantize.outputs = [softmax.inputs[0]], [len(tensors) - 1]
+        softmax.inputs = [len(tensors) - 1]
+        probabilities = tensors[softmax.outputs[0]]  # now float32: the QUANTIZE's input
+        probabilities.type, probabilities.quantization = schema.TensorType.FLOAT32, None
+        operators.insert(position, dequantize)
+        return
+
+
 def _tensor_map(name: str, index: int) -> schema.TensorMapT:
     tensor_map = schema.TensorMapT()
     tensor_map.name, tensor_map.tensorIndex = name.encode(), int(index)
@@ -432,12 +471,14 @@ def _tensor_map(name: str, index: int) -> schema.TensorMapT:
 
 def _finish(tflite_bytes: bytes, output: str) -> bytes:
     """Makes a uint8 input's QUANTIZE run under XNNPACK, moves a uint8 output's
-    QUANTIZE before the final resize, shortens fused tensor names, adds the signature
+    QUANTIZE before the final resize, runs an int8 softmax in float under XNNPACK,
+    shortens fused tensor names, adds the signature
     "serving_default": {"image"} -> {output} and names the output tensor (a converted
     frozen function has no signature, its output is "Identity")."""
     model = schema.ModelT.InitFromPackedBuf(tflite_bytes, 0)
     _dequantize_input_first(model)
     _quantize_before_resize(model)
+    _float_softmax(model)
     subgraph = model.subgraphs[0]
     for tensor in subgraph.tensors:
         # The converter names a fused op's output "first;second;...", every op fused

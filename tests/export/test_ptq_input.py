@@ -25,8 +25,9 @@ def test_dim_calibration_images_leave_no_float_input_pair(size):
         "int8_ptq", "uint8", "scores", get_backbone_spec(config.backbone.name).preprocessing, lambda: [pixels]
     )
     tflite = convert(model, options)  # raises if a float tensor is left
-    # The one DEQUANTIZE is the input's own: uint8 -> float32 -> int8, which XNNPACK runs.
-    assert op_histogram(tflite).get("DEQUANTIZE", 0) == 1
+    # Two DEQUANTIZE: the input's own (uint8 -> float32 -> int8) and the softmax's
+    # (int8 logits -> float32 softmax -> uint8), both for XNNPACK.
+    assert op_histogram(tflite).get("DEQUANTIZE", 0) == 2
     assert [op["op_name"] for op in ops(tflite)[:3]] == ["DEQUANTIZE", "QUANTIZE", "DEPTHWISE_CONV_2D"]
     interpreter = Interpreter(model_content=tflite)
     (image,) = interpreter.get_input_details()

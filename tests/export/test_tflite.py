@@ -478,8 +478,9 @@ def check_clean_int8_graph(tflite_bytes, model, output):
     # Whole-map pooling is a MEAN (XNNPACK runs AVERAGE_POOL_2D in float only).
     assert "AVERAGE_POOL_2D" not in histogram and histogram.get("MEAN") == 1
     # int8 from input to output: uint8 only at the ends, int32 only for the argmax
-    # and for constants (biases, shapes, axes); no int64 anywhere, and float only
-    # for the input pixels between DEQUANTIZE (uint8, scale 1) and QUANTIZE (int8).
+    # and for constants (biases, shapes, axes); no int64 anywhere, and float only for
+    # the input pixels between DEQUANTIZE (uint8, scale 1) and QUANTIZE (int8), and
+    # for a softmax between DEQUANTIZE (int8 logits) and QUANTIZE (uint8 scores).
     interpreter = Interpreter(model_content=tflite_bytes)
     ends = {d["index"] for d in interpreter.get_input_details() + interpreter.get_output_details()}
     argmax = {t for op in graph if op["op_name"] == "ARG_MAX" for t in op["outputs"]}
@@ -487,35 +488,31 @@ def check_clean_int8_graph(tflite_bytes, model, output):
     assert names[:2] == ["DEQUANTIZE", "QUANTIZE"] and graph[0]["inputs"][0] in ends
     pixels = graph[0]["outputs"][0]
     assert graph[1]["inputs"] == [pixels] and dtypes[graph[1]["outputs"][0]]["dtype"] == "int8"
-    # uint8 scores from the QUANTIZE after SOFTMAX on (then maybe a resize and a crop in uint8);
-    # uint8 class ids from the CAST after ARG_MAX on (copied 2x2, maybe cropped).
-    last = names.index("SOFTMAX") if output == "scores" else names.index("ARG_MAX")
-    scores = {t for op in graph[last + 1 :] for t in op["outputs"]}
-    for index, tensor in dtypes.items():
-        allowed = {"uint8"} if index in ends or index in scores else {"int32"} if index in argmax or tensor["constant"] else set()
-        allowed |= {"float32"} if index == pixels else set()
-        assert tensor["dtype"] in allowed | {"int8"}, (tensor["name"], tensor["dtype"])
-    # XNNPACK runs everything but, for a mask, ARG_MAX at the end and the uint8
-    # ops after it (CAST, the 2x2 copy: RESHAPE + CONCATENATION, a crop); for
-    # scores, SOFTMAX (float only) + its int8 -> uint8 QUANTIZE at the logits'
-    # resolution (v3: after a first upsampling), before the final resize (+ crop)
-    # that XNNPACK runs in uint8. The input's uint8 -> int8 conversion runs in it
-    # as DEQUANTIZE + QUANTIZE (its QUANTIZE between different signs would not).
-    report = delegation_report(tflite_bytes)
-    if output == "mask":
+    floats = {pixels}
+    if output == "scores":
+        # int8 logits -> DEQUANTIZE -> float SOFTMAX -> QUANTIZE -> uint8 scores (then maybe
+        # a resize and a crop in uint8): XNNPACK has no quantized softmax.
+        last = names.index("SOFTMAX")
+        assert names[last - 1 : last + 3] == ["DEQUANTIZE", "SOFTMAX", "QUANTIZE", "RESIZE_BILINEAR"]
+        assert set(names[last + 3 :]) <= {"RESIZE_BILINEAR", "STRIDED_SLICE"}
+        floats |= {graph[last - 1]["outputs"][0], graph[last]["outputs"][0]}
+        assert dtypes[graph[last - 1]["inputs"][0]]["dtype"] == "int8"
+    else:  # uint8 class ids from the CAST after ARG_MAX on (copied 2x2, maybe cropped)
+        last = names.index("ARG_MAX")
         copy2x2 = ["ARG_MAX", "CAST", "RESHAPE", "CONCATENATION", "CONCATENATION", "RESHAPE"]
-        assert names[last:] in (copy2x2, [*copy2x2, "STRIDED_SLICE"]) and report["partitions"] == 1
-        assert names[last - 1] == "RESIZE_BILINEAR"
-        tail = list(enumerate(names))[last:]
-    else:
-        start = names.index("SOFTMAX")
-        resize = names[start + 2 :]
-        assert names[start + 1] == "QUANTIZE" and resize[0] == "RESIZE_BILINEAR", names[start:]
-        assert set(resize) <= {"RESIZE_BILINEAR", "STRIDED_SLICE"} and report["partitions"] == 2
-        assert graph[start + 1]["outputs"][0] in {t for op in graph[start + 2 :] for t in op["inputs"]}
-        assert [dtypes[op["outputs"][0]]["dtype"] for op in graph[start + 1 :]] == ["uint8"] * (len(resize) + 1)
-        tail = [(start, "SOFTMAX"), (start + 1, "QUANTIZE")]
-    assert report["not_delegated_nodes"] == tail
+        assert names[last:] in (copy2x2, [*copy2x2, "STRIDED_SLICE"]) and names[last - 1] == "RESIZE_BILINEAR"
+    after = {t for op in graph[last + 1 :] for t in op["outputs"]}
+    for index, tensor in dtypes.items():
+        allowed = {"uint8"} if index in ends or index in after else {"int32"} if index in argmax or tensor["constant"] else set()
+        allowed |= {"float32"} if index in floats else set()
+        assert tensor["dtype"] in allowed | {"int8"}, (tensor["name"], tensor["dtype"])
+    # XNNPACK runs everything in one partition but, for a mask, ARG_MAX at the end
+    # and the uint8 ops after it (CAST, the 2x2 copy: RESHAPE + CONCATENATION, a crop).
+    # The conversions it lacks (uint8 -> int8 at the input, int8 softmax -> uint8) go
+    # through float: DEQUANTIZE + QUANTIZE, DEQUANTIZE + SOFTMAX + QUANTIZE.
+    report = delegation_report(tflite_bytes)
+    tail = list(enumerate(names))[last:] if output == "mask" else []
+    assert report["not_delegated_nodes"] == tail and report["partitions"] == 1
     assert report["fraction"] == (len(graph) - len(tail)) / len(graph)
     return histogram, report
 
