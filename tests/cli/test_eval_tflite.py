@@ -28,7 +28,7 @@ CLASS_NAMES = ["background", "disc", "ring", "square", "triangle", "cross"]
 # differs and the mIoU difference. The scores export resizes the probabilities of the logits
 # (export.tflite.probabilities_fn), Keras evaluation takes the argmax of the resized logits:
 # they differ only where two classes are nearly tied at a boundary (measured 0.20% of
-# pixels; 0 before the softmax moved). The mask export argmaxes the resized logits.
+# pixels; 0 before the softmax moved). The mask export (--mask_argmax=full) argmaxes the resized logits.
 MAX_PIXEL_DISAGREEMENT, MAX_MIOU_DIFF = 0.005, 0.01
 # With resizing, against a Keras re-implementation of stretch + resize back (measured 0).
 MAX_RESIZED_DISAGREEMENT = 0.005
@@ -44,7 +44,11 @@ def exported(tmp_path_factory):
     model_dir = make_model_dir(root / "model", data_dir)
     files = {}
     for name, input_dtype, output in (("scores", "uint8", "scores"), ("mask", "float32", "mask")):
-        options = ExportOptions(quantization="none", input_dtype=input_dtype, output=output, name=name)
+        # The mask's argmax at full size: the same classes as the scores' (the default, at
+        # half size with 2x2 copies, is compared with them in tests/export/test_tflite.py).
+        options = ExportOptions(
+            quantization="none", input_dtype=input_dtype, output=output, name=name, mask_argmax="full"
+        )
         files[name] = export_model(str(model_dir), str(root / "out"), options)["files"]["model"]
     return {"root": root, "model_dir": model_dir, "data_dir": data_dir, "resized": root / "resized", **files}
 
