@@ -163,8 +163,9 @@ def probabilities_fn(model: keras.Model) -> Callable[[tf.Tensor], tf.Tensor]:
     larger (the logits are first upsampled by the rest). A bilinear resize of
     probabilities is a convex combination of distributions, so still one per
     pixel, and the softmax runs on 16x fewer values (at 257x257, v3 at output
-    stride 16, its int8 softmax at full size took 4.3 of 6.8 ms). The softmax of
-    the resized logits if the upsampling factor does not split into integers.
+    stride 16: 2.4 ms for the int8 file, 6.8 ms with the softmax at full size).
+    The softmax of the resized logits if the upsampling factor does not split
+    into integers.
     """
     body, tail = split_final_resize(model)
     upsampling = [layer for layer in tail if isinstance(_inner(layer), keras.layers.UpSampling2D)]
