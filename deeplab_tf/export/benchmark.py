@@ -130,16 +130,7 @@ def side_by_side(
         if not os.path.isfile(path):
             raise FileNotFoundError(f"--model={path} does not exist")
     args = {"model_paths": [os.path.abspath(p) for p in paths], "threads": threads, "warmup": warmup, "rounds": rounds}
-    child = subprocess.run(
-        [sys.executable, "-c", _CHILD, os.path.abspath(__file__), json.dumps(args), "_side_by_side_worker"],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
-    )
-    if child.returncode != 0:
-        raise RuntimeError(f"side-by-side timing failed ({child.returncode}): {child.stderr.strip()[-2000:]}")
-    times = json.loads(child.stdout.strip().splitlines()[-1])["times_ms"]
+    times = _run_child("_side_by_side_worker", args, timeout, "side-by-side timing")["times_ms"]
     return [
         {
             "model": os.path.abspath(path),
@@ -176,6 +167,24 @@ print(json.dumps(getattr(module, sys.argv[3])(**json.loads(sys.argv[2]))))
 """
 
 
+def _run_child(function: str, args: dict, timeout: float, what: str) -> dict:
+    """``function(**args)`` of this file in a fresh Python process; its JSON result.
+
+    Raises:
+      RuntimeError: "{what} failed (exit code): stderr" if the child failed.
+    """
+    child = subprocess.run(
+        [sys.executable, "-c", _CHILD, os.path.abspath(__file__), json.dumps(args), function],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
+    if child.returncode != 0:
+        raise RuntimeError(f"{what} failed ({child.returncode}): {child.stderr.strip()[-2000:]}")
+    return json.loads(child.stdout.strip().splitlines()[-1])
+
+
 def measure_latency(
     model: bytes | str, threads: int, xnnpack: bool = True, warmup: int = 5, runs: int = 30, timeout: float = 600
 ) -> dict:
@@ -207,17 +216,7 @@ def measure_latency(
         else:
             path = os.fspath(model)
         args = {"model_path": path, "threads": threads, "xnnpack": xnnpack, "warmup": warmup, "runs": runs}
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-        child = subprocess.run(
-            [sys.executable, "-c", _CHILD, os.path.abspath(__file__), json.dumps(args), "_worker"],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=env,
-        )
-    if child.returncode != 0:
-        raise RuntimeError(f"benchmark of {path} failed ({child.returncode}): {child.stderr.strip()[-2000:]}")
-    return json.loads(child.stdout.strip().splitlines()[-1])
+        return _run_child("_worker", args, timeout, f"benchmark of {path}")
 
 
 def benchmark_tflite(path: str, threads: Sequence[int] = (1, 2, 4), warmup: int = 5, runs: int = 30) -> dict:

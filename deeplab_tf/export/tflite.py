@@ -155,6 +155,13 @@ def _inner(layer: keras.layers.Layer) -> keras.layers.Layer:
     return getattr(layer, "layer", layer)  # tfmot's QuantizeWrapper keeps the layer in .layer
 
 
+def _upsampling_like(layer: keras.layers.UpSampling2D, size: tuple, suffix: str) -> keras.layers.UpSampling2D:
+    """A new UpSampling2D that resizes as ``layer`` does, by ``size`` instead."""
+    return keras.layers.UpSampling2D(
+        size, interpolation=layer.interpolation, data_format=layer.data_format, name=f"{layer.name}_{suffix}"
+    )
+
+
 def probabilities_fn(model: keras.Model) -> Callable[[tf.Tensor], tf.Tensor]:
     """``x -> probabilities`` at the input size. Split outside any trace.
 
@@ -176,10 +183,9 @@ def probabilities_fn(model: keras.Model) -> Callable[[tf.Tensor], tf.Tensor]:
         if any(f % a for f, a in zip(inner.size, after, strict=True)):
             body, tail = model, []
         elif after != tuple(inner.size):
-            split = {"interpolation": inner.interpolation, "data_format": inner.data_format}
             first = tuple(f // a for f, a in zip(inner.size, after, strict=True))
-            before = [keras.layers.UpSampling2D(first, name=f"{inner.name}_before_softmax", **split)]
-            last = keras.layers.UpSampling2D(after, name=f"{inner.name}_after_softmax", **split)
+            before = [_upsampling_like(inner, first, "before_softmax")]
+            last = _upsampling_like(inner, after, "after_softmax")
             tail = [last if layer is upsampling[0] else layer for layer in tail]
     elif tail:
         body, tail = model, []
@@ -218,9 +224,7 @@ def mask_fn(model: keras.Model, argmax: str = "half") -> Callable[[tf.Tensor], t
         and all(isinstance(layer, keras.layers.Cropping2D) for layer in inner[1:])
     )
     if half:
-        resize = keras.layers.UpSampling2D(
-            tuple(f // 2 for f in inner[0].size), interpolation=inner[0].interpolation, name=f"{inner[0].name}_half"
-        )
+        resize = _upsampling_like(inner[0], tuple(f // 2 for f in inner[0].size), "half")
 
     def mask(x: tf.Tensor) -> tf.Tensor:
         if not half:
@@ -386,6 +390,21 @@ def _operator_code(model: schema.ModelT, builtin: int) -> int:
     return len(model.operatorCodes) - 1
 
 
+def _dequantize(model: schema.ModelT, index: int) -> schema.OperatorT:
+    """A DEQUANTIZE of tensor ``index`` into a new float32 tensor of its shape
+    ("<name>_float"); the caller points a consumer at it and places the op."""
+    tensors = model.subgraphs[0].tensors
+    source, floats = tensors[index], schema.TensorT()
+    floats.name, floats.type, floats.buffer = source.name + b"_float", schema.TensorType.FLOAT32, 0
+    floats.shape = np.array(source.shape)
+    floats.shapeSignature = None if source.shapeSignature is None else np.array(source.shapeSignature)
+    tensors.append(floats)
+    dequantize = schema.OperatorT()
+    dequantize.opcodeIndex = _operator_code(model, schema.BuiltinOperator.DEQUANTIZE)
+    dequantize.inputs, dequantize.outputs = [index], [len(tensors) - 1]
+    return dequantize
+
+
 def _dequantize_input_first(model: schema.ModelT) -> None:
     """Splits the uint8 -> int8 input QUANTIZE into DEQUANTIZE (uint8 -> float32)
     and QUANTIZE (float32 -> int8), which XNNPACK both runs.
@@ -412,15 +431,8 @@ def _dequantize_input_first(model: schema.ModelT) -> None:
         or list(q.zeroPoint) != [0]
     ):
         return
-    pixels = schema.TensorT()
-    pixels.name, pixels.type, pixels.buffer = tensor.name + b"_float", schema.TensorType.FLOAT32, 0
-    pixels.shape = np.array(tensor.shape)
-    pixels.shapeSignature = None if tensor.shapeSignature is None else np.array(tensor.shapeSignature)
-    subgraph.tensors.append(pixels)
-    dequantize = schema.OperatorT()
-    dequantize.opcodeIndex = _operator_code(model, schema.BuiltinOperator.DEQUANTIZE)
-    dequantize.inputs, dequantize.outputs = [index], [len(subgraph.tensors) - 1]
-    users[0].inputs = [len(subgraph.tensors) - 1]
+    dequantize = _dequantize(model, index)
+    users[0].inputs = list(dequantize.outputs)
     subgraph.operators.insert(subgraph.operators.index(users[0]), dequantize)
 
 
@@ -449,15 +461,8 @@ def _float_softmax(model: schema.ModelT) -> None:
             or tensors[quantize.outputs[0]].type != schema.TensorType.UINT8
         ):
             continue
-        logits = tensors[softmax.inputs[0]]
-        floats = schema.TensorT()
-        floats.name, floats.type, floats.buffer = logits.name + b"_float", schema.TensorType.FLOAT32, 0
-        floats.shape = np.array(logits.shape)
-        tensors.append(floats)
-        dequantize = schema.OperatorT()
-        dequantize.opcodeIndex = _operator_code(model, schema.BuiltinOperator.DEQUANTIZE)
-        dequantize.inputs, dequantize.outputs = [softmax.inputs[0]], [len(tensors) - 1]
-        softmax.inputs = [len(tensors) - 1]
+        dequantize = _dequantize(model, softmax.inputs[0])
+        softmax.inputs = list(dequantize.outputs)
         probabilities = tensors[softmax.outputs[0]]  # now float32: the QUANTIZE's input
         probabilities.type, probabilities.quantization = schema.TensorType.FLOAT32, None
         operators.insert(position, dequantize)
