@@ -30,18 +30,19 @@ exported through its own path:
   (``official.projects.qat``, quant_type "qat", with ``decoder.aspp.output_tensor``
   set: see ``model_garden_params``; its activation ranges are tfmot's
   initial ones: Model Garden sets them only by fine-tuning).
-- deeplab_tf: ``deeplab_tf.export.export.export_model`` of a model_dir (float, with uint8 and with float32 input;
-  scores, int8_ptq scores and mask) and of a QAT model_dir (int8_qat scores and
+- deeplab_tf: ``deeplab_tf.export.export.export_model`` of a model_dir (float scores
+  with uint8 and with float32 input, float mask; int8_ptq scores and mask) and of a QAT model_dir (int8_qat scores and
   mask: ``finetune.build_qat_model`` of the float checkpoint, activation ranges
   set by ``calibration.calibrate`` on the same images in inference mode).
 
-Every file is then timed in a fresh process (``benchmark_tflite`` with 2
-threads: XNNPACK median and min, delegated fraction, ops not delegated; then
-``--rounds - 1`` more XNNPACK runs, files in alternating order). The ratio
-columns are the median over rounds of (ours / Model Garden's file of the same
-quantization), of the medians and of the minima: the machine may be shared,
-ratios within a round are what a load change does not bias, and a minimum is
-the least disturbed run.
+Every file is first benchmarked alone (``benchmark_tflite``: size, delegated
+fraction, ops not delegated, latency without XNNPACK). Then each
+architecture's files are timed side by side ``--rounds`` times
+(``benchmark.side_by_side``: all of them loaded in one fresh process, invoked
+in turn ``--runs`` times, XNNPACK, ``--threads``). The ratio columns are the
+median over rounds of (ours / Model Garden's file of the same quantization),
+of the medians and of the minima: the machine may be shared, a load change
+falls on every file of a round alike, and a minimum is the least disturbed run.
 
 Random weights have no accuracy to compare, and a livened random model still
 predicts nearly one class everywhere (so argmax agreement between its int8 and
@@ -71,8 +72,8 @@ flags.DEFINE_string(
 )
 flags.DEFINE_integer("calibration_images", 32, "CamVid train frames for int8 calibration (both sides).")
 flags.DEFINE_integer("threads", 2, "Interpreter threads.")
-flags.DEFINE_integer("runs", 30, "Timed invocations per measurement.")
-flags.DEFINE_integer("rounds", 3, "XNNPACK measurements per file (the first from benchmark_tflite).")
+flags.DEFINE_integer("runs", 60, "Invocations of each file per side-by-side round.")
+flags.DEFINE_integer("rounds", 3, "Side-by-side rounds (fresh processes) per architecture.")
 flags.DEFINE_integer("seed", 0, "Seed of kernels and batch-norm livening.")
 flags.DEFINE_string("work_dir", "/tmp/deeplab-export-vs-model-garden", "Records, model_dirs, SavedModels, files.")
 flags.DEFINE_bool("skip_export", False, "Measure the files already in --work_dir/files.")
@@ -97,6 +98,7 @@ ARCHITECTURES = {
 OUR_FILES = (
     ("none", "scores", "uint8"),
     ("none", "scores", "float32"),
+    ("none", "mask", "uint8"),
     ("int8_ptq", "scores", "uint8"),
     ("int8_ptq", "mask", "uint8"),
     ("int8_qat", "scores", "uint8"),
@@ -331,17 +333,17 @@ def export_model_garden(
 
 
 def measure(files: list[File]) -> None:
-    from deeplab_tf.export.benchmark import benchmark_tflite, measure_latency
+    from deeplab_tf.export.benchmark import benchmark_tflite, side_by_side
 
-    for round_index in range(FLAGS.rounds):
-        for file in files if round_index % 2 == 0 else files[::-1]:
-            if round_index == 0:
-                file.benchmark = benchmark_tflite(file.path, threads=(FLAGS.threads,), runs=FLAGS.runs)
-                run = next(r for r in file.benchmark["runs"] if r["xnnpack"])
-            else:
-                run = measure_latency(file.path, FLAGS.threads, xnnpack=True, runs=FLAGS.runs)
-            file.medians.append(run["median_ms"])
-            file.minima.append(run["min_ms"])
+    for file in files:
+        file.benchmark = benchmark_tflite(file.path, threads=(FLAGS.threads,), runs=FLAGS.runs)
+    for _ in range(FLAGS.rounds):
+        for name in dict.fromkeys(file.architecture for file in files):
+            group = [file for file in files if file.architecture == name]
+            results = side_by_side([file.path for file in group], threads=FLAGS.threads, rounds=FLAGS.runs)
+            for file, result in zip(group, results, strict=True):
+                file.medians.append(result["median_ms"])
+                file.minima.append(result["min_ms"])
 
 
 def counterpart(file: File, files: list[File]) -> File | None:
@@ -456,13 +458,14 @@ def main(argv):
         print(json.dumps(report, indent=2))
         return
     print(
-        f"{size[0]}x{size[1]}, XNNPACK {FLAGS.threads} threads, {FLAGS.rounds} rounds x {FLAGS.runs} runs: median over "
-        "rounds of each round's median and min ms; 'x MG' = median of per-round ratios to Model Garden's file of the "
+        f"{size[0]}x{size[1]}, XNNPACK {FLAGS.threads} threads, {FLAGS.rounds} rounds (one process each, an "
+        f"architecture's files invoked in turn) x {FLAGS.runs} runs: median over rounds of each round's median and min ms; 'x MG' = median of per-round ratios to Model Garden's file of the "
         "same quantization"
     )
     print_table(rows)
-    with open(os.path.join(FLAGS.work_dir, "report.json"), "w", encoding="utf-8") as handle:
-        json.dump(report, handle, indent=2)
+    from deeplab_tf.export.files import write_bytes_atomic
+
+    write_bytes_atomic(os.path.join(FLAGS.work_dir, "report.json"), json.dumps(report, indent=2).encode())
 
 
 if __name__ == "__main__":

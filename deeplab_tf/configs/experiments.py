@@ -149,6 +149,24 @@ def deeplabv3plus_mnv2_camvid() -> ExperimentConfig:
 
 
 @register_experiment
+def deeplabv3_mnv2_camvid() -> ExperimentConfig:
+    """DeepLab v3 on CamVid: ``deeplabv3plus_mnv2_camvid`` without the decoder and
+    with the mobile ASPP (1x1 + image pooling) of ``deeplabv3_mnv2_pascal``, so
+    its logits come out at stride 16 and are upsampled 16x; the trained v3 on
+    which the export's v3 probabilities are measured.
+
+    deeplab-train --experiment=deeplabv3_mnv2_camvid --data_dir=DIR --model_dir=DIR
+    """
+    base = deeplabv3plus_mnv2_camvid()
+    return replace(
+        base,
+        name="deeplabv3_mnv2_camvid",
+        description="DeepLab v3, MobileNetV2 1.0, OS16, mobile ASPP, CamVid 360x480",
+        model=replace(base.model, aspp=MOBILE_ASPP, decoder=DecoderConfig()),
+    )
+
+
+@register_experiment
 def deeplabv3plus_xception65_pascal() -> ExperimentConfig:
     """The DeepLab v3+ paper's model: Xception-65, OS16, ASPP (6, 12, 18),
     separable ASPP and decoder, PASCAL VOC 513x513.

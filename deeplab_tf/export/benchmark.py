@@ -83,7 +83,9 @@ def _worker(model_path: str, threads: int, xnnpack: bool, warmup: int, runs: int
 
 def _side_by_side_worker(model_paths: list[str], threads: int, warmup: int, rounds: int) -> dict:
     """Runs in the child: every model loaded at once, then ``rounds`` rounds that
-    invoke each once, in turn (a load change hits every model alike)."""
+    invoke each once, in turn (a load change hits every model alike), in the
+    given order and in reverse on alternate rounds (what running after a given
+    model costs falls on every model alike)."""
     from ai_edge_litert.interpreter import Interpreter
 
     interpreters = []
@@ -95,8 +97,9 @@ def _side_by_side_worker(model_paths: list[str], threads: int, warmup: int, roun
             interpreter.invoke()
         interpreters.append(interpreter)
     times = [[] for _ in model_paths]
-    for _ in range(rounds):
-        for interpreter, series in zip(interpreters, times, strict=True):
+    order = list(zip(interpreters, times, strict=True))
+    for index in range(rounds):
+        for interpreter, series in order if index % 2 == 0 else order[::-1]:
             start = time.perf_counter()
             interpreter.invoke()
             series.append((time.perf_counter() - start) * 1000.0)
@@ -108,9 +111,9 @@ def side_by_side(
 ) -> list[dict]:
     """Times .tflite files against each other in one fresh process, XNNPACK on.
 
-    Each round invokes every model once, in the given order, so a change of the
-    machine's load falls on all of them; the ratios to the first file are what
-    to compare on a shared machine.
+    Each round invokes every model once, in the given order (reversed on odd
+    rounds), so a change of the machine's load falls on all of them; the
+    ratios to the first file are what to compare on a shared machine.
 
     Returns:
       Per file, in order: ``{"model", "size_bytes", "threads", "rounds",

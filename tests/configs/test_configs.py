@@ -16,6 +16,7 @@ REQUIRED = {
     "deeplabv3_mnv2_pascal",
     "deeplabv3_mnv2_257",
     "deeplabv3plus_mnv2_camvid",
+    "deeplabv3_mnv2_camvid",
     "deeplabv3plus_xception65_pascal",
     "deeplabv3plus_resnet50_cityscapes",
     "deeplabv3_mnv3large_cityscapes",
@@ -55,12 +56,20 @@ def test_smoke_variant_is_small_and_keeps_the_architecture():
         ("deeplabv3_mnv2_257", (513, 513)),  # VOC images are up to 500x500
         ("deeplabv3plus_xception65_pascal", (513, 513)),
         ("deeplabv3plus_mnv2_camvid", (360, 480)),
+        ("deeplabv3_mnv2_camvid", (360, 480)),
         ("deeplabv3plus_mnv2_ade20k", None),  # sizes vary: the largest validation image
     ],
 )
 def test_experiments_validate_whole_images_of_their_dataset(name, eval_size):
     assert get_experiment(name).data.eval_size == eval_size
     assert get_experiment(name, smoke=True).data.eval_size is None  # a test's records set it
+
+
+def test_the_camvid_v3_experiment_is_the_camvid_recipe_without_the_decoder():
+    v3, v3plus = get_experiment("deeplabv3_mnv2_camvid"), get_experiment("deeplabv3plus_mnv2_camvid")
+    assert v3.model.decoder.low_level_feature is None and v3.model.aspp.atrous_rates == ()
+    assert v3.model.aspp.image_pooling and v3.model.input_size == v3plus.model.input_size
+    assert (v3.data, v3.train) == (v3plus.data, v3plus.train)
 
 
 def test_the_pascal_experiment_is_the_original_mobilenet_v2_config():

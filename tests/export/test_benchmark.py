@@ -12,6 +12,7 @@ from test_model_card import exported
 
 from deeplab_tf.export.benchmark import (
     _percentile,
+    _side_by_side_worker,
     benchmark_tflite,
     format_gpu_delegate,
     format_side_by_side,
@@ -74,6 +75,32 @@ def test_side_by_side_times_files_in_turn_in_one_process(tmp_path):
     assert results[0]["ratio_to_first"] == 1.0 and 0.5 < results[2]["ratio_to_first"] < 2.0
     table = format_side_by_side(results)
     assert "1 threads, 15 rounds" in table and table.count("small.tflite") == 2
+
+
+def test_side_by_side_reverses_the_order_on_odd_rounds(monkeypatch):
+    # A model that always runs after the same one (caches, clocks) would carry that
+    # cost in every round; alternating the order spreads it over all of them.
+    import ai_edge_litert.interpreter
+
+    invoked = []
+
+    class Recorder:
+        def __init__(self, model_path, num_threads):
+            self.name = model_path
+
+        def allocate_tensors(self):
+            pass
+
+        def get_input_details(self):
+            return []
+
+        def invoke(self):
+            invoked.append(self.name)
+
+    monkeypatch.setattr(ai_edge_litert.interpreter, "Interpreter", Recorder)
+    result = _side_by_side_worker(["a", "b", "c"], threads=1, warmup=0, rounds=3)
+    assert invoked == ["a", "b", "c", "c", "b", "a", "a", "b", "c"]
+    assert [len(series) for series in result["times_ms"]] == [3, 3, 3]
 
 
 def test_side_by_side_cli_json(tmp_path):

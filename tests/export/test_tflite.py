@@ -304,10 +304,11 @@ def test_scores_are_the_logits_probabilities_resized(name, quantization):
     # A distribution per pixel, whose class is the full-size logits' one but near
     # boundaries. This random network's logits jump from pixel to pixel, so it has
     # boundaries everywhere: measured 0.92-0.93 of all pixels, 0.937-0.948 decided
-    # (v3+: softmax, then 4x); v3 (16x: 4x, softmax, 4x) 0.962-0.967 and 1.0.
-    # The trained CamVid model at 360x480: 0.994 of the val pixels, mIoU 57.23 for 57.29.
+    # (v3+: softmax, then 4x); v3 (16x: 2x, softmax, 8x) 0.877-0.884 and 0.979-0.980.
+    # The trained CamVid models at 360x480 keep 0.994 (v3+) and 0.986 (v3) of the val
+    # pixels, mIoU 57.23 for 57.29 and 52.07 for 51.94.
     assert scores.shape == reference.shape and scores.min() >= 0 and np.abs(scores.sum(-1) - 1).max() < 1e-5
-    assert agreement(scores.argmax(-1), reference) > 0.9
+    assert agreement(scores.argmax(-1), reference) > 0.85
     assert agreement(scores.argmax(-1), reference, DECIDED_MARGIN) > 0.92
     assert not np.allclose(scores, reference, atol=1e-3)  # really a different formulation
 
