@@ -13,8 +13,8 @@ in TF 2.21 it calls graphs with ARG_MAX or GATHER_ND "compatible".
 
 The delegate runs its largest run of supported ops; ops it leaves at the ends of the
 graph run on the CPU around it (``at_ends`` below). The project's float exports give
-it everything but, for a uint8 input, the first CAST (uint8 -> float32 is not a cast
-it has) and, for a mask output, the fused ARG_MAX and its CAST to uint8.
+it everything but, for a mask output, the fused ARG_MAX and its CAST to uint8 (a
+uint8 input's DEQUANTIZE, at scale 1, is taken with quantized models enabled).
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ _TYPE_NAMES = {code: name for name, code in vars(schema.TensorType).items() if n
 
 def _op_problem(name, version, options, inputs, outputs, quantized_model) -> str | None:
     """Why the delegate would not take this op, or None. ``inputs``/``outputs``:
-    ``(type, shape, constant value or None if computed)`` per tensor (None if omitted)."""
+    ``(type, shape, constant value or None if computed, has a quantization scale)``
+    per tensor (None if omitted)."""
     if name not in GPU_DELEGATE_OPS:
         return "not an op of the GPU delegate"
     if not quantized_model and version > GPU_DELEGATE_MAX_VERSIONS.get(name, version):
@@ -72,7 +73,8 @@ def _op_problem(name, version, options, inputs, outputs, quantized_model) -> str
         pair = (present[0][0], outputs[0][0])
         return None if pair in _CASTS else "{} -> {} is not among its casts".format(*(_TYPE_NAMES[t] for t in pair))
     allowed = _FLOAT | (_INT8 if quantized_model else set())
-    bad = sorted({_TYPE_NAMES[t[0]] for t in runtime + outputs if t[0] not in allowed})
+    # 8-bit tensors only with a scale: the delegate dequantizes them; raw ids or pixels it cannot.
+    bad = sorted({_TYPE_NAMES[t[0]] for t in runtime + outputs if t[0] not in allowed or t[0] in _INT8 and not t[3]})
     if bad:
         return f"{'/'.join(bad)} tensors (the delegate computes in float)"
     activation = getattr(options, "fusedActivationFunction", 0)
@@ -141,7 +143,8 @@ def gpu_delegate_report(tflite_bytes: bytes) -> dict:
             data = model.buffers[tensor.buffer].data
             raw = np.asarray(data if data is not None else [], np.uint8).tobytes()
             value = np.frombuffer(raw, np.int32) if tensor.type == schema.TensorType.INT32 else raw
-        return tensor.type, shape, value
+        quantized = tensor.quantization is not None and tensor.quantization.scale is not None
+        return tensor.type, shape, value, quantized
 
     # Quantized: 8-bit tensors with a scale (a float model's raw uint8 input has none).
     quantized_model = any(

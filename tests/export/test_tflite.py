@@ -430,9 +430,9 @@ GPU_CASES = [(V3PLUS, q, i, o, 16) for q in ("none", "fp16") for i in INPUT_DTYP
 def test_float_exports_run_whole_on_the_gpu_delegate(name, quantization, input_dtype, output, output_stride):
     tflite_bytes = exported(name, quantization, input_dtype, output, output_stride)
     report = gpu_delegate_report(tflite_bytes)
-    # All but the ends, on the CPU: the uint8 -> float input cast, and the fused argmax
-    # (+ its cast to uint8 and the 2x2 copy of the ids, then the crop) of a mask output.
-    expected = ["CAST: UINT8 -> FLOAT32 is not among its casts"] if input_dtype == "uint8" else []
+    # All but the end, on the CPU: the fused argmax (+ its cast to uint8 and the 2x2
+    # copy of the ids, then the crop) of a mask output. A uint8 input is DEQUANTIZEd.
+    expected = []
     if output == "mask":
         rank5 = "a tensor of rank > 4"
         expected += ["ARG_MAX: not an op of the GPU delegate", "CAST: INT32 -> UINT8 is not among its casts"]
@@ -440,9 +440,15 @@ def test_float_exports_run_whole_on_the_gpu_delegate(name, quantization, input_d
         expected += ["STRIDED_SLICE: UINT8 tensors (the delegate computes in float)"]  # 68 -> 65
     assert [f"{op}: {reason}" for _, op, reason in report["unsupported_nodes"]] == expected
     assert report["at_ends"] and report["supported_ops"] == report["ops"] - len(expected) > 50
-    histogram = op_histogram(tflite_bytes)  # fp16: DEQUANTIZE of the float16 weights only
+    histogram = op_histogram(tflite_bytes)
     assert histogram.get("SOFTMAX", 0) == (output == "scores")
-    assert ("DEQUANTIZE" in histogram) == (quantization == "fp16")
+    # The input's reader: a uint8 input's DEQUANTIZE (scale 1), not a CAST, which XNNPACK
+    # leaves to the CPU; the other DEQUANTIZEs are an fp16 file's, of its float16 weights.
+    detail = Interpreter(model_content=tflite_bytes).get_input_details()[0]
+    (reader,) = [op["op_name"] for op in ops(tflite_bytes) if detail["index"] in op["inputs"]]
+    assert reader != "CAST" and (reader == "DEQUANTIZE") == (input_dtype == "uint8")
+    assert (detail["quantization"] == (1.0, 0)) == (input_dtype == "uint8")
+    assert (histogram.get("DEQUANTIZE", 0) > (input_dtype == "uint8")) == (quantization == "fp16")
     assert any(h > 1 for _, h, _ in conv_dilations(tflite_bytes))  # dilated convolutions, as single ops
 
 
