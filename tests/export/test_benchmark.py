@@ -52,13 +52,14 @@ def test_bench_cli_json(tmp_path):
     assert report["op_histogram"]["CONV_2D"] == 2
     delegation = report["delegation"]
     assert delegation["ops"] == sum(report["op_histogram"].values()) and 0 < delegation["fraction"] <= 1
-    # A float model with uint8 input: the GPU delegate would leave only the input CAST to the CPU.
+    # A float model with uint8 input (DEQUANTIZEd at scale 1): the GPU delegate would take it all.
     assert report["gpu_delegate"] == {
         "ops": delegation["ops"],
-        "supported_ops": delegation["ops"] - 1,
-        "unsupported": {"CAST: UINT8 -> FLOAT32 is not among its casts": 1},
+        "supported_ops": delegation["ops"],
+        "unsupported": {},
         "at_ends": True,
     }
+    assert delegation["fraction"] == 1.0  # XNNPACK too
     assert [(run["threads"], run["xnnpack"]) for run in report["runs"]] == [(1, True), (1, False), (2, True), (2, False)]
     assert all(run["median_ms"] <= run["p90_ms"] and run["peak_rss_mb"] > 0 for run in report["runs"])
     assert set(report["xnnpack_speedup"]) == {"1", "2"}

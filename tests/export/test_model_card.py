@@ -74,7 +74,7 @@ def test_float_scores_card_matches_the_tensors():
         "dtype": "uint8",
         "layout": "NHWC",
         "normalization": {"mean": [127.5] * 3, "std": [127.5] * 3},
-        "quantization": None,
+        "quantization": {"scale": 1.0, "zero_point": 0},  # the raw pixels, DEQUANTIZEd in the graph
         "resize": "stretch",
     }
     assert card["output"] == {"kind": "scores", "dtype": "float32", "shape": [1, 8, 10, 4], "quantization": None}
