@@ -459,8 +459,8 @@ def main(argv):
         return
     print(
         f"{size[0]}x{size[1]}, XNNPACK {FLAGS.threads} threads, {FLAGS.rounds} rounds (one process each, an "
-        f"architecture's files invoked in turn) x {FLAGS.runs} runs: median over rounds of each round's median and min ms; 'x MG' = median of per-round ratios to Model Garden's file of the "
-        "same quantization"
+        f"architecture's files invoked in turn) x {FLAGS.runs} runs: median over rounds of each round's median and "
+        "min ms; 'x MG' = median of per-round ratios to Model Garden's file of the same quantization"
     )
     print_table(rows)
     from deeplab_tf.export.files import write_bytes_atomic

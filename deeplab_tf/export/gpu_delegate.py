@@ -114,6 +114,10 @@ def _op_problem(name, version, options, inputs, outputs, quantized_model) -> str
     return None
 
 
+def _has_scale(tensor: schema.TensorT) -> bool:
+    return tensor.quantization is not None and tensor.quantization.scale is not None
+
+
 def gpu_delegate_report(tflite_bytes: bytes) -> dict:
     """Checks every op of the first subgraph against the GPU delegate's conditions.
 
@@ -143,13 +147,10 @@ def gpu_delegate_report(tflite_bytes: bytes) -> dict:
             data = model.buffers[tensor.buffer].data
             raw = np.asarray(data if data is not None else [], np.uint8).tobytes()
             value = np.frombuffer(raw, np.int32) if tensor.type == schema.TensorType.INT32 else raw
-        quantized = tensor.quantization is not None and tensor.quantization.scale is not None
-        return tensor.type, shape, value, quantized
+        return tensor.type, shape, value, _has_scale(tensor)
 
     # Quantized: 8-bit tensors with a scale (a float model's raw uint8 input has none).
-    quantized_model = any(
-        t.type in _INT8 and t.quantization is not None and t.quantization.scale is not None for t in subgraph.tensors
-    )
+    quantized_model = any(t.type in _INT8 and _has_scale(t) for t in subgraph.tensors)
     unsupported = []
     for i, op in enumerate(operators):
         code = model.operatorCodes[op.opcodeIndex]

@@ -410,6 +410,22 @@ def _dequantize(model: schema.ModelT, index: int) -> schema.OperatorT:
     return dequantize
 
 
+def _uint8_input_reader(model: schema.ModelT, builtin: int, output_type: int) -> schema.OperatorT | None:
+    """The one op that reads the graph's uint8 input, if it is a ``builtin`` with an
+    ``output_type`` output; else None."""
+    subgraph = model.subgraphs[0]
+    (index,) = subgraph.inputs
+    readers = [op for op in subgraph.operators if index in op.inputs]
+    if (
+        subgraph.tensors[index].type != schema.TensorType.UINT8
+        or len(readers) != 1
+        or _opcode(model, readers[0]) != builtin
+        or subgraph.tensors[readers[0].outputs[0]].type != output_type
+    ):
+        return None
+    return readers[0]
+
+
 def _dequantize_input_cast(model: schema.ModelT) -> None:
     """Makes a float graph's uint8 input CAST (uint8 -> float32) a DEQUANTIZE of
     the input at scale 1, zero point 0: the same values, and XNNPACK runs it.
@@ -420,22 +436,16 @@ def _dequantize_input_cast(model: schema.ModelT) -> None:
     file's uint8 input has; apps feed the same pixels. No-op unless the graph
     starts with such a CAST.
     """
-    subgraph = model.subgraphs[0]
-    (index,) = subgraph.inputs
-    tensor = subgraph.tensors[index]
-    users = [op for op in subgraph.operators if index in op.inputs]
-    if (
-        tensor.type != schema.TensorType.UINT8
-        or len(users) != 1
-        or _opcode(model, users[0]) != schema.BuiltinOperator.CAST
-        or subgraph.tensors[users[0].outputs[0]].type != schema.TensorType.FLOAT32
-    ):
+    cast = _uint8_input_reader(model, schema.BuiltinOperator.CAST, schema.TensorType.FLOAT32)
+    if cast is None:
         return
+    subgraph = model.subgraphs[0]
+    tensor = subgraph.tensors[subgraph.inputs[0]]
     tensor.quantization = schema.QuantizationParametersT()
     tensor.quantization.scale = np.array([1.0], np.float32)
     tensor.quantization.zeroPoint = np.array([0], np.int64)
-    users[0].opcodeIndex = _operator_code(model, schema.BuiltinOperator.DEQUANTIZE)
-    users[0].builtinOptionsType, users[0].builtinOptions = schema.BuiltinOptions.NONE, None
+    cast.opcodeIndex = _operator_code(model, schema.BuiltinOperator.DEQUANTIZE)
+    cast.builtinOptionsType, cast.builtinOptions = schema.BuiltinOptions.NONE, None
 
 
 def _dequantize_input_first(model: schema.ModelT) -> None:
@@ -448,25 +458,15 @@ def _dequantize_input_first(model: schema.ModelT) -> None:
     and the QUANTIZE gives the same int8 values as before, bit for bit. No-op
     unless the graph starts with such a QUANTIZE.
     """
+    quantize = _uint8_input_reader(model, schema.BuiltinOperator.QUANTIZE, schema.TensorType.INT8)
     subgraph = model.subgraphs[0]
     (index,) = subgraph.inputs
-    tensor = subgraph.tensors[index]
-    users = [op for op in subgraph.operators if index in op.inputs]
-    q = tensor.quantization
-    if (
-        tensor.type != schema.TensorType.UINT8
-        or len(users) != 1
-        or _opcode(model, users[0]) != schema.BuiltinOperator.QUANTIZE
-        or subgraph.tensors[users[0].outputs[0]].type != schema.TensorType.INT8
-        or q is None
-        or q.scale is None
-        or list(q.scale) != [1.0]
-        or list(q.zeroPoint) != [0]
-    ):
+    q = subgraph.tensors[index].quantization
+    if quantize is None or q is None or q.scale is None or list(q.scale) != [1.0] or list(q.zeroPoint) != [0]:
         return
     dequantize = _dequantize(model, index)
-    users[0].inputs = list(dequantize.outputs)
-    subgraph.operators.insert(subgraph.operators.index(users[0]), dequantize)
+    quantize.inputs = list(dequantize.outputs)
+    subgraph.operators.insert(subgraph.operators.index(quantize), dequantize)
 
 
 def _float_softmax(model: schema.ModelT) -> None:
