@@ -7,16 +7,19 @@ per-class scores or a fused argmax mask), traces it with ``tracing.native_ops``
 runs the TFLite converter in one of five quantization modes.
 
 int8 graphs are int8 from the input to the output but for two float islands:
-uint8 pixels (scale 1, zero point 0) -> DEQUANTIZE + QUANTIZE -> the normalization as a 1x1
-DEPTHWISE_CONV_2D -> the network with batch norm folded -> either logits at
-feature resolution (v3: upsampled 2x first) -> DEQUANTIZE, SOFTMAX in float,
-QUANTIZE -> final bilinear resize (+ crop) in uint8 -> uint8 scores (scale
-1/256), or logits resized to half size -> ARG_MAX (int32) -> CAST -> each id
-copied to 2x2 pixels -> uint8 mask. XNNPACK runs all of it but the argmax and
-the uint8 ops after it. Float graphs use only ops the GPU delegate takes, but
-for the argmax; a uint8 input is DEQUANTIZEd (scale 1), which XNNPACK and the
-GPU delegate (quantized models enabled, its default) run. Scores are
-probabilities resized (``probabilities_fn``), in every mode.
+uint8 pixels -> DEQUANTIZE + QUANTIZE -> the network with batch norm folded ->
+either logits at feature resolution (v3: upsampled 2x first) -> DEQUANTIZE,
+SOFTMAX in float, QUANTIZE -> final bilinear resize (+ crop) in uint8 -> uint8
+scores (scale 1/256), or logits resized to half size -> ARG_MAX (int32) ->
+CAST -> each id copied to 2x2 pixels -> uint8 mask. A normalization that is the
+same for every channel (MobileNet, Xception: (p - 127.5) / 127.5) is the
+input's quantization (scale 1/127.5, zero point 127); a per-channel one
+(ResNet) is a 1x1 DEPTHWISE_CONV_2D after the QUANTIZE, the input at scale 1,
+zero point 0. XNNPACK runs all of it but the argmax and the uint8 ops after it.
+Float graphs use only ops the GPU delegate takes, but for the argmax; a uint8
+input is DEQUANTIZEd (scale 1), which XNNPACK and the GPU delegate (quantized
+models enabled, its default) run, then normalized by a 1x1 DEPTHWISE_CONV_2D.
+Scores are probabilities resized (``probabilities_fn``), in every mode.
 """
 
 from __future__ import annotations
@@ -469,6 +472,101 @@ def _dequantize_input_first(model: schema.ModelT) -> None:
     subgraph.operators.insert(subgraph.operators.index(quantize), dequantize)
 
 
+def _real_values(model: schema.ModelT, index: int) -> np.ndarray:
+    """A constant int8/int32 tensor's stored values times their (per-channel) scale."""
+    tensor = model.subgraphs[0].tensors[index]
+    dtype = {schema.TensorType.INT8: np.int8, schema.TensorType.INT32: np.int32}[tensor.type]
+    values = np.frombuffer(bytes(model.buffers[tensor.buffer].data), dtype).astype(np.float64)
+    q = tensor.quantization
+    return (values - np.asarray(q.zeroPoint, np.float64)) * np.asarray(q.scale, np.float64)
+
+
+def _fold_uniform_normalization(model: schema.ModelT) -> None:
+    """Drops an int8 graph's input normalization where it is the same for every channel.
+
+    The graph starts uint8 pixels p (scale 1, zero point 0) -> DEQUANTIZE ->
+    QUANTIZE (int8, p - 128) -> the normalization ``a * p + b`` as a 1x1
+    DEPTHWISE_CONV_2D -> int8 (scale s, zero point z). With one ``a`` and one
+    ``b`` for all three channels (MobileNet and Xception: a = 1/127.5, b = -1),
+    the input's quantization can carry the map instead: scale a, zero point
+    ``z_in = ceil(-b / a - 0.5)``, so the DEQUANTIZE gives ``a * (p - z_in)`` and
+    the QUANTIZE goes straight to the depthwise op's output (scale s, zero point z).
+    The depthwise op ran at the input size, 0.35 ms of a 360x480 int8 graph's
+    ~14. ``-b / a`` is rarely an integer (127.5): ``z_in`` rounds the normalized
+    value half up, as the int8 graph did and as QAT's input fake-quant trained it
+    (at a = 1/127.5, b = -1, s = a, z = 0: the same int8 values, p - 127, bit for bit).
+    Apps feed the same pixels: a uint8 input is fed as it comes, whatever its
+    quantization (quantized MobileNets take scale 1/128, zero point 128). No-op
+    unless the graph starts with that DEQUANTIZE/QUANTIZE pair and such an op.
+    """
+    subgraph = model.subgraphs[0]
+    tensors, operators = subgraph.tensors, subgraph.operators
+    dequantize = _uint8_input_reader(model, schema.BuiltinOperator.DEQUANTIZE, schema.TensorType.FLOAT32)
+    if dequantize is None:
+        return
+    readers = collections.defaultdict(list)
+    for op in operators:
+        for t in op.inputs:
+            readers[t].append(op)
+
+    def sole_reader(index: int, builtin: int) -> schema.OperatorT | None:
+        found = readers[index]
+        ok = len(found) == 1 and _opcode(model, found[0]) == builtin and index not in subgraph.outputs
+        return found[0] if ok else None
+
+    quantize = sole_reader(dequantize.outputs[0], schema.BuiltinOperator.QUANTIZE)
+    normalize = quantize and sole_reader(quantize.outputs[0], schema.BuiltinOperator.DEPTHWISE_CONV_2D)
+    if normalize is None or len(normalize.inputs) != 3 or tensors[normalize.outputs[0]].type != schema.TensorType.INT8:
+        return
+    image, pixels = tensors[subgraph.inputs[0]].quantization, tensors[quantize.outputs[0]].quantization
+    options = normalize.builtinOptions
+    if (
+        [float(image.scale[0]), int(image.zeroPoint[0])] != [1.0, 0]
+        or [float(pixels.scale[0]), int(pixels.zeroPoint[0])] != [1.0, -128]
+        or list(tensors[normalize.inputs[1]].shape) != [1, 1, 1, 3]
+        or options.fusedActivationFunction != schema.ActivationFunctionType.NONE
+        or (options.strideH, options.strideW, options.depthMultiplier) != (1, 1, 1)
+    ):
+        return
+    weights, biases = (_real_values(model, index) for index in normalize.inputs[1:])
+    a, b = weights[0], biases[0]
+    if not (a > 0 and np.allclose(weights, a, rtol=1e-6, atol=0) and np.allclose(biases, b, rtol=1e-6, atol=1e-9)):
+        return
+    zero_point = int(np.ceil(-b / a - 0.5))
+    if not 0 <= zero_point <= 255:
+        return
+    image.scale, image.zeroPoint = np.array([a], np.float32), np.array([zero_point], np.int64)
+    quantize.outputs = list(normalize.outputs)
+    operators.remove(normalize)
+    _drop_unused_tensors(model)
+
+
+def _drop_unused_tensors(model: schema.ModelT) -> None:
+    """Removes the tensors no op, input or output refers to, and the buffers only they held."""
+    subgraph = model.subgraphs[0]
+    used = {t for op in subgraph.operators for t in (*op.inputs, *op.outputs) if t >= 0}
+    used |= set(subgraph.inputs) | set(subgraph.outputs)
+    kept = [i for i in range(len(subgraph.tensors)) if i in used]
+    new_index = {old: new for new, old in enumerate(kept)}
+    dropped_buffers = {subgraph.tensors[i].buffer for i in range(len(subgraph.tensors)) if i not in used}
+    dropped_buffers -= {subgraph.tensors[i].buffer for i in kept} | {0}
+    dropped_buffers -= {m.buffer for m in model.metadata or []}
+    subgraph.tensors = [subgraph.tensors[i] for i in kept]
+    for op in subgraph.operators:
+        op.inputs = [new_index[t] if t >= 0 else t for t in op.inputs]
+        op.outputs = [new_index[t] for t in op.outputs]
+    subgraph.inputs = [new_index[t] for t in subgraph.inputs]
+    subgraph.outputs = [new_index[t] for t in subgraph.outputs]
+    if dropped_buffers:
+        buffers = [i for i in range(len(model.buffers)) if i not in dropped_buffers]
+        new_buffer = {old: new for new, old in enumerate(buffers)}
+        model.buffers = [model.buffers[i] for i in buffers]
+        for tensor in subgraph.tensors:
+            tensor.buffer = new_buffer[tensor.buffer]
+        for entry in model.metadata or []:
+            entry.buffer = new_buffer[entry.buffer]
+
+
 def _float_softmax(model: schema.ModelT) -> None:
     """Runs an int8 SOFTMAX that feeds a uint8 QUANTIZE in float, under XNNPACK.
 
@@ -509,7 +607,8 @@ def _tensor_map(name: str, index: int) -> schema.TensorMapT:
 
 
 def _finish(tflite_bytes: bytes, output: str) -> bytes:
-    """Makes a uint8 input's CAST or QUANTIZE run under XNNPACK, moves a uint8 output's
+    """Makes a uint8 input's CAST or QUANTIZE run under XNNPACK, makes an int8 graph's
+    uniform input normalization the input's quantization, moves a uint8 output's
     QUANTIZE before the final resize, runs an int8 softmax in float under XNNPACK,
     shortens fused tensor names, adds the signature
     "serving_default": {"image"} -> {output} and names the output tensor (a converted
@@ -517,6 +616,7 @@ def _finish(tflite_bytes: bytes, output: str) -> bytes:
     model = schema.ModelT.InitFromPackedBuf(tflite_bytes, 0)
     _dequantize_input_cast(model)
     _dequantize_input_first(model)
+    _fold_uniform_normalization(model)
     _quantize_before_resize(model)
     _float_softmax(model)
     subgraph = model.subgraphs[0]

@@ -26,6 +26,8 @@ from deeplab_tf.models.backbones.base import MINUS_ONE_TO_ONE
 SIZE = (8, 10)
 CLASSES = ("road", "car", "tree", "sky")
 COLORS = ((128, 64, 128), (0, 0, 142), (107, 142, 35), (70, 130, 180))
+# An int8 MobileNet's uint8 input: pixels fed as they are, whose quantization is the normalization.
+MOBILENET_INPUT = {"scale": float(np.float32(1 / 127.5)), "zero_point": 127}
 
 
 def tiny_model():
@@ -86,8 +88,8 @@ def test_float_scores_card_matches_the_tensors():
 @pytest.mark.parametrize(
     "quantization,output,input_dtype,expected_input,expected_output",
     [
-        ("int8_ptq", "scores", "uint8", ("uint8", {"scale": 1.0, "zero_point": 0}), ("uint8", [1, 8, 10, 4])),
-        ("int8_ptq", "mask", "uint8", ("uint8", {"scale": 1.0, "zero_point": 0}), ("uint8", [1, 8, 10])),
+        ("int8_ptq", "scores", "uint8", ("uint8", MOBILENET_INPUT), ("uint8", [1, 8, 10, 4])),
+        ("int8_ptq", "mask", "uint8", ("uint8", MOBILENET_INPUT), ("uint8", [1, 8, 10])),
         ("none", "mask", "float32", ("float32", None), ("uint8", [1, 8, 10])),
     ],
 )

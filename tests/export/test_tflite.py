@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras as keras
+from ai_edge_litert import schema_py_generated as schema
 from ai_edge_litert.interpreter import Interpreter
 
 from deeplab_tf.configs import get_experiment
@@ -25,6 +26,7 @@ from deeplab_tf.export.inspect import (
 )
 from deeplab_tf.export.tflite import (
     INPUT_DTYPES,
+    INT8,
     OUTPUTS,
     QUANTIZATIONS,
     ConvertOptions,
@@ -35,6 +37,7 @@ from deeplab_tf.export.tflite import (
 )
 from deeplab_tf.export.tracing import native_ops
 from deeplab_tf.models import build_deeplab, get_backbone_spec
+from deeplab_tf.models.backbones.base import Preprocessing
 from deeplab_tf.quantization import calibrate, quantize_model
 
 V3PLUS, V3 = "deeplabv3plus_mnv2_synthetic", "deeplabv3_mnv2_pascal"
@@ -62,6 +65,9 @@ MEAN_PROB_DIFF = {"none": 1e-5, "fp16": 2e-3, "dynamic": 0.03, "int8_ptq": 0.05,
 MIN_AGREEMENT = {"none": 0.999, "fp16": 0.99, "dynamic": 0.93, "int8_ptq": 0.75, "int8_qat": 0.93}
 MIN_DECIDED_AGREEMENT = {"none": 0.999, "fp16": 0.999, "dynamic": 0.99, "int8_ptq": 0.9, "int8_qat": 0.995}
 DECIDED_MARGIN = 0.2
+# An int8 MobileNet's uint8 input: (p - 127) / 127.5, its normalization (p - 127.5) / 127.5
+# rounded half up, as its QAT input fake-quant trains it (``_fold_uniform_normalization``).
+MOBILENET_INPUT_QUANTIZATION = (float(np.float32(1 / 127.5)), 127)
 
 
 # --- models and data -----------------------------------------------------------
@@ -267,7 +273,8 @@ def test_each_mode_runs_in_litert_and_agrees_with_keras(quantization, input_dtyp
     assert not any(";" in name for name in names) and any(name.endswith("logits_conv/BiasAdd") for name in names)
     assert list(image["shape"]) == [1, *SIZE, 3] and image["dtype"] == np.dtype(input_dtype)
     if input_dtype == "uint8" and int8:
-        assert image["quantization"] == (1.0, 0)  # the app feeds camera pixels as they are
+        # The app feeds camera pixels as they are; their quantization carries the normalization.
+        assert image["quantization"] == MOBILENET_INPUT_QUANTIZATION
     if output == "mask":
         assert got.shape == expected.shape[:-1] and got.dtype == np.uint8
         check_agreement(got, expected, quantization)
@@ -349,6 +356,52 @@ def test_uint8_scores_resize_in_uint8_exactly_as_in_int8(monkeypatch):
     assert [op["op_name"] for op in ops(moved)][-4:] == ["SOFTMAX", "QUANTIZE", "RESIZE_BILINEAR", "STRIDED_SLICE"]
     pixels = images(3, start=200)
     np.testing.assert_array_equal(tflite_outputs(moved, V3PLUS, pixels, "uint8"), tflite_outputs(kept, V3PLUS, pixels, "uint8"))
+
+
+def every_pixel_value(size=SIZE):
+    """An image whose channels each take every value 0..255 (and a reversed ramp)."""
+    ramp = np.resize(np.arange(256, dtype=np.uint8), size)
+    return np.stack([ramp, ramp[::-1], ramp.T], axis=-1)[None]
+
+
+@pytest.mark.parametrize("quantization", INT8)
+def test_uniform_normalization_is_the_int8_input_quantization_bit_for_bit(monkeypatch, quantization):
+    # MobileNet's (p - 127.5) / 127.5 is the same for every channel: the uint8 input's
+    # quantization carries it and the 1x1 depthwise op that computed it is gone.
+    import deeplab_tf.export.tflite as tflite
+
+    folded = exported(V3PLUS, quantization, "uint8", "scores")
+    monkeypatch.setattr(tflite, "_fold_uniform_normalization", lambda model: None)
+    model = qat_model(V3PLUS) if quantization == "int8_qat" else float_model(V3PLUS)
+    options = ConvertOptions(quantization, "uint8", "scores", preprocessing(V3PLUS), calibration(V3PLUS, "uint8"))
+    kept = convert(model, options)
+    assert [op["op_name"] for op in ops(kept)][:4] == ["DEQUANTIZE", "QUANTIZE", "DEPTHWISE_CONV_2D", "CONV_2D"]
+    assert [op["op_name"] for op in ops(folded)][:3] == ["DEQUANTIZE", "QUANTIZE", "CONV_2D"]
+    assert len(ops(folded)) == len(ops(kept)) - 1 and len(folded) < len(kept)
+    details = [Interpreter(model_content=b).get_input_details()[0] for b in (kept, folded)]
+    assert [d["quantization"] for d in details] == [(1.0, 0), MOBILENET_INPUT_QUANTIZATION]
+    pixels = np.concatenate([every_pixel_value(), images(2, start=200)])
+    np.testing.assert_array_equal(
+        tflite_outputs(folded, V3PLUS, pixels, "uint8"), tflite_outputs(kept, V3PLUS, pixels, "uint8")
+    )
+    # The dropped op's tensors and weights went with it.
+    graph = schema.ModelT.InitFromPackedBuf(folded, 0).subgraphs[0]
+    used = {t for op in graph.operators for t in (*op.inputs, *op.outputs)} | set(graph.inputs)
+    assert used >= set(range(len(graph.tensors)))
+
+
+def test_per_channel_normalization_stays_a_depthwise_op():
+    # ImageNet's per-channel mean and std: no one input quantization carries them.
+    imagenet = Preprocessing(mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375))
+    pixels = images(3, start=200)
+    options = ConvertOptions("int8_ptq", "uint8", "scores", imagenet, lambda: [sample_images(SIZE, start=100)])
+    tflite_bytes = convert(float_model(V3PLUS), options)
+    assert [op["op_name"] for op in ops(tflite_bytes)][:4] == ["DEQUANTIZE", "QUANTIZE", "DEPTHWISE_CONV_2D", "CONV_2D"]
+    assert Interpreter(model_content=tflite_bytes).get_input_details()[0]["quantization"] == (1.0, 0)
+    normalized = (pixels.astype(np.float32) - np.float32(imagenet.mean)) / np.float32(imagenet.std)
+    expected = probabilities_fn(float_model(V3PLUS))(tf.constant(normalized)).numpy()
+    got = np.concatenate([run_tflite(tflite_bytes, image) for image in pixels])
+    check_agreement(got.argmax(-1), expected, "int8_ptq")
 
 
 def int8_activations(tflite_bytes, image, qat):
