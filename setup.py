@@ -42,6 +42,7 @@ setup(
             "deeplab-predict=deeplab_tf.cli.predict:run",
             "deeplab-export=deeplab_tf.cli.export:run",
             "deeplab-demo=deeplab_tf.cli.demo:run",
+            "deeplab-import=deeplab_tf.cli.import_weights:run",
         ],
     },
 )

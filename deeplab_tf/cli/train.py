@@ -13,6 +13,11 @@ starts from the float run's best (else latest) checkpoint, calibrates activation
 batches, then trains quant.train_steps steps at quant.learning_rate (--train_steps / --learning_rate set
 those) at the fixed size model.input_size (= data.crop_size).
 
+Fine-tuning from trained or released weights (a new run; a classifier of another class count starts fresh):
+
+    deeplab-train --experiment=deeplabv3_mnv2_dm05_pascal --init_from=runs/imported_dm05 \
+        --config=data.dataset=camvid --config=model.num_classes=12 --model_dir=runs/camvid_ft --data_dir=...
+
 Any config field can be set with --config=dotted.key=value; --flagfile=FILE works.
 """
 
@@ -36,6 +41,13 @@ flags.DEFINE_string("tpu", "", "TPU address for --strategy=tpu.")
 flags.DEFINE_integer("stop_at_step", None, "Stop with a checkpoint at this step (time-boxed runs).")
 flags.DEFINE_bool("deterministic_ops", False, "tf.config.experimental.enable_op_determinism().")
 flags.DEFINE_string("qat_from", None, "A float run's model_dir: fine-tune it quantization-aware into --model_dir.")
+flags.DEFINE_string(
+    "init_from",
+    None,
+    "Start a new run from these weights: a model_dir (its best, else latest checkpoint) or released "
+    "weights (TF1 checkpoint prefix, model-zoo .tar.gz, float .tflite; see deeplab-import). Layers of "
+    "other shapes (the classifier, with another class count) start fresh. Ignored when resuming.",
+)
 flags.mark_flag_as_required("model_dir")
 
 
@@ -63,12 +75,27 @@ def main(argv):
     config = experiment_from_flags(overrides_from_flags())
     if FLAGS.deterministic_ops:
         tf.config.experimental.enable_op_determinism()
+    if FLAGS.init_from and FLAGS.qat_from:
+        raise ValueError("--init_from and --qat_from exclude each other: QAT starts from the float run it fine-tunes")
+    initial_weights = None
+    if FLAGS.init_from:
+        import os
+
+        from deeplab_tf.importing.initial import init_from_record, initial_weights_fn
+        from deeplab_tf.training import checkpoints
+
+        initial_weights = initial_weights_fn(FLAGS.init_from, config)
+        if checkpoints.latest_checkpoint(FLAGS.model_dir) is None:  # a new run: say where it starts from
+            os.makedirs(FLAGS.model_dir, exist_ok=True)
+            record = init_from_record(FLAGS.init_from)
+            checkpoints.write_json_atomic(os.path.join(FLAGS.model_dir, checkpoints.INIT_FROM_FILE), record)
     result = train(
         config,
         FLAGS.model_dir,
         get_strategy(FLAGS.strategy, FLAGS.tpu),
         stop_at_step=FLAGS.stop_at_step,
         qat_from=FLAGS.qat_from,
+        initial_weights=initial_weights,
     )
     if result["stopped_by_signal"]:
         print(f"stopped at step {result['step']} (checkpoint saved); run the same command to resume")

@@ -25,6 +25,10 @@ class BackboneConfig:
       multi_grid: per-unit dilation multipliers of the last block (ResNet),
         e.g. (1, 2, 4); None for none.
       weights: "imagenet", a weights-file path, or None for random init.
+      channel_divisor: MobileNets round each layer's channels (width times the
+        paper's) to a multiple of this, at least 8: 8 as keras.applications
+        (and the original at width 1.0), 1 as the original DeepLab below width
+        1.0 (its 0.5 model projects block 1 to 12 channels, not 16).
     """
 
     name: str = "mobilenet_v2"
@@ -32,6 +36,7 @@ class BackboneConfig:
     width_multiplier: float = 1.0
     multi_grid: tuple[int, ...] | None = None
     weights: str | None = None
+    channel_divisor: int = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +50,8 @@ class ASPPConfig:
       image_pooling: add the image-level pooling branch.
       separable: depthwise-separable atrous convolutions.
       dropout: dropout rate after the projection.
+      image_pooling_first: concatenate the image-pooling branch first, as the
+        original DeepLab does ([pool, 1x1, atrous...]); else last.
     """
 
     filters: int = 256
@@ -52,6 +59,7 @@ class ASPPConfig:
     image_pooling: bool = True
     separable: bool = False
     dropout: float = 0.1
+    image_pooling_first: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,7 +82,13 @@ class DecoderConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """The DeepLab model: backbone, ASPP, optional decoder, classifier."""
+    """The DeepLab model: backbone, ASPP, optional decoder, classifier.
+
+    Attributes:
+      align_corners: bilinear resizes (decoder, logits) as TF1's
+        ``resize_bilinear(align_corners=True)``, as the original DeepLab (and
+        its released weights) did; else half-pixel upsampling plus crop.
+    """
 
     num_classes: int = 21
     input_size: tuple[int, int] = (513, 513)
@@ -82,6 +96,7 @@ class ModelConfig:
     aspp: ASPPConfig = ASPPConfig()
     decoder: DecoderConfig = DecoderConfig()
     bn_momentum: float = 0.99
+    align_corners: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -82,6 +82,73 @@ def deeplabv3_mnv2_257() -> ExperimentConfig:
     )
 
 
+# The original DeepLab's MobileNetV2 v3 (research/deeplab, its released weights): channels rounded to
+# no multiple below width 1.0, the image-pooling branch concatenated first, align-corners resizes.
+ORIGINAL_MOBILE_ASPP = replace(MOBILE_ASPP, image_pooling_first=True)
+
+
+@register_experiment
+def deeplabv3_mnv2_dm05_pascal() -> ExperimentConfig:
+    """The DeepLab model zoo's ``mobilenetv2_dm05_coco_voc_trainaug``, exactly: MobileNetV2 0.5
+    (TF-slim channel rounding), output stride 16 (as the zoo evaluates it; 8 gives the same
+    weights denser), mobile ASPP (image pooling first, 256 filters), align-corners resizes,
+    PASCAL VOC 21 classes, 513x513. Loads that checkpoint
+    (deeplabv3_mnv2_dm05_pascal_trainaug_2018_10_01.tar.gz, as downloaded).
+
+    deeplab-import --source=deeplabv3_mnv2_dm05_pascal_trainaug_2018_10_01.tar.gz \
+        --experiment=deeplabv3_mnv2_dm05_pascal --model_dir=DIR
+    """
+    base = deeplabv3_mnv2_pascal()
+    return replace(
+        base,
+        name="deeplabv3_mnv2_dm05_pascal",
+        description="DeepLab v3, MobileNetV2 0.5, OS16, mobile ASPP, PASCAL VOC 513x513: the model zoo's dm05 model",
+        model=replace(
+            base.model,
+            backbone=replace(base.model.backbone, width_multiplier=0.5, output_stride=16, channel_divisor=1),
+            aspp=ORIGINAL_MOBILE_ASPP,
+            align_corners=True,
+        ),
+    )
+
+
+@register_experiment
+def deeplabv3_mnv2_dm05_pascal_257() -> ExperimentConfig:
+    """``deeplabv3_mnv2_dm05_pascal`` at 257x257 and output stride 8 (33x33 features): the model
+    the official TFLite demo apps ship (deeplabv3_257_mv_gpu.tflite, float, original tensor
+    names). Loads that file.
+
+    deeplab-import --source=../shared/reference/deeplabv3_257_mv_gpu.tflite \
+        --experiment=deeplabv3_mnv2_dm05_pascal_257 --model_dir=DIR
+    """
+    base = deeplabv3_mnv2_dm05_pascal()
+    return replace(
+        base,
+        name="deeplabv3_mnv2_dm05_pascal_257",
+        description="DeepLab v3, MobileNetV2 0.5, OS8, mobile ASPP, PASCAL VOC 257x257: the TFLite demo apps' model",
+        model=replace(base.model, input_size=(257, 257), backbone=replace(base.model.backbone, output_stride=8)),
+        data=replace(base.data, crop_size=(257, 257), batch_size=16),
+    )
+
+
+@register_experiment
+def deeplabv3_mnv2_dm10_pascal() -> ExperimentConfig:
+    """The DeepLab model zoo's ``mobilenetv2_coco_voc_trainaug``, exactly: MobileNetV2 1.0,
+    output stride 16, mobile ASPP (image pooling first), align-corners resizes, PASCAL VOC,
+    513x513. Loads that checkpoint (deeplabv3_mnv2_pascal_train_aug_2018_01_29.tar.gz).
+
+    deeplab-import --source=deeplabv3_mnv2_pascal_train_aug_2018_01_29.tar.gz \
+        --experiment=deeplabv3_mnv2_dm10_pascal --model_dir=DIR
+    """
+    base = deeplabv3_mnv2_dm05_pascal()
+    return replace(
+        base,
+        name="deeplabv3_mnv2_dm10_pascal",
+        description="DeepLab v3, MobileNetV2 1.0, OS16, mobile ASPP, PASCAL VOC 513x513: the model zoo's model",
+        model=replace(base.model, backbone=replace(base.model.backbone, width_multiplier=1.0, channel_divisor=8)),
+    )
+
+
 @register_experiment
 def deeplabv3plus_mnv2_pascal() -> ExperimentConfig:
     """DeepLab v3+ MobileNetV2 1.0, OS16, full ASPP (dense 3x3 rates 6, 12, 18 +
@@ -163,6 +230,27 @@ def deeplabv3_mnv2_camvid() -> ExperimentConfig:
         name="deeplabv3_mnv2_camvid",
         description="DeepLab v3, MobileNetV2 1.0, OS16, mobile ASPP, CamVid 360x480",
         model=replace(base.model, aspp=MOBILE_ASPP, decoder=DecoderConfig()),
+    )
+
+
+@register_experiment
+def deeplabv3_mnv2_dm05_camvid() -> ExperimentConfig:
+    """The original DeepLab v3 MobileNetV2 0.5 (``deeplabv3_mnv2_dm05_pascal``, output stride 16)
+    on CamVid at full 360x480 frames, fine-tuned from released PASCAL weights (the TFLite demo
+    model, imported): the classifier starts fresh (12 classes), everything else from PASCAL.
+    A fine-tuning recipe: learning rate 0.01 with a short warm-up, median-frequency class weights.
+
+    deeplab-import --source=../shared/reference/deeplabv3_257_mv_gpu.tflite \
+        --experiment=deeplabv3_mnv2_dm05_pascal_257 --model_dir=runs/demo_257
+    deeplab-train --experiment=deeplabv3_mnv2_dm05_camvid --init_from=runs/demo_257 --data_dir=DIR --model_dir=DIR
+    """
+    base, original = deeplabv3_mnv2_camvid(), deeplabv3_mnv2_dm05_pascal()
+    return replace(
+        base,
+        name="deeplabv3_mnv2_dm05_camvid",
+        description="DeepLab v3, MobileNetV2 0.5 (the original's), OS16, mobile ASPP, CamVid 360x480, from PASCAL",
+        model=replace(original.model, num_classes=base.model.num_classes, input_size=base.model.input_size),
+        train=replace(base.train, train_steps=2000, learning_rate=0.01, warmup_steps=100),
     )
 
 
@@ -266,4 +354,58 @@ def deeplabv3plus_mnv2_synthetic() -> ExperimentConfig:
         ),
         data=DataConfig(dataset=SYNTHETIC.name, crop_size=(128, 128), batch_size=16, ignore_label=SYNTHETIC.ignore_label),
         train=TrainConfig(train_steps=2000, learning_rate=0.05, warmup_steps=100),
+    )
+
+
+@register_experiment
+def deeplabv3plus_xception65_pascal_original() -> ExperimentConfig:
+    """The DeepLab model zoo's ``xception65_coco_voc_trainaug``, exactly: Xception-65 as
+    research/deeplab builds it, output stride 16 (8 gives the same weights denser, rates doubled),
+    separable ASPP of 256 filters (rates 6, 12, 18 at OS16; image pooling concatenated first),
+    separable decoder of 256 filters on a 48-channel projection of the stride-4 features,
+    align-corners resizes, PASCAL VOC 21 classes, 513x513. Loads that checkpoint
+    (deeplabv3_pascal_train_aug_2018_01_04.tar.gz, as downloaded).
+
+    deeplab-import --source=deeplabv3_pascal_train_aug_2018_01_04.tar.gz \
+        --experiment=deeplabv3plus_xception65_pascal_original --model_dir=DIR
+    """
+    base = deeplabv3plus_xception65_pascal()
+    return replace(
+        base,
+        name="deeplabv3plus_xception65_pascal_original",
+        description="DeepLab v3+, Xception-65, OS16, separable ASPP + decoder, PASCAL VOC 513x513: the model zoo's model",
+        model=replace(
+            base.model,
+            aspp=replace(SEPARABLE_ASPP, atrous_rates=None, image_pooling_first=True),
+            decoder=replace(SEPARABLE_DECODER, low_level_filters=48, filters=256),
+            align_corners=True,
+        ),
+    )
+
+
+@register_experiment
+def deeplabv3plus_resnet50_cityscapes_original() -> ExperimentConfig:
+    """DeepLab v3+ on research/deeplab's ``resnet_v1_50`` (core/resnet_v1_beta.py: 7x7 root,
+    mean-subtracted input), exactly as the original builds it with ``--model_variant=resnet_v1_50
+    --output_stride=16 --multi_grid=1,2,4 --atrous_rates=6,12,18 --decoder_output_stride=4
+    --aspp_with_separable_conv=false --decoder_use_separable_conv=false``: dense ASPP of 256 filters
+    (image pooling first), dense decoder (48-channel projection, two 3x3 convs of 256), align-corners
+    resizes, Cityscapes 19 classes, 769x769. Loads a TF1 checkpoint of such a run (the model zoo has
+    no resnet_v1_50 segmentation model; its resnet_v1_50_2018_05_04 is the ImageNet-only beta variant).
+
+    deeplab-import --source=model.ckpt-90000 \
+        --experiment=deeplabv3plus_resnet50_cityscapes_original --model_dir=DIR
+    """
+    base = deeplabv3plus_resnet50_cityscapes()
+    return replace(
+        base,
+        name="deeplabv3plus_resnet50_cityscapes_original",
+        description="DeepLab v3+, the original's resnet_v1_50 multi-grid (1,2,4), OS16, Cityscapes 769x769",
+        model=replace(
+            base.model,
+            backbone=BackboneConfig(name="resnet50_deeplab", output_stride=16, multi_grid=(1, 2, 4)),
+            aspp=ASPPConfig(filters=256, atrous_rates=None, separable=False, image_pooling_first=True),
+            decoder=replace(V3PLUS_DECODER, low_level_filters=48, filters=256, separable=False),
+            align_corners=True,
+        ),
     )

@@ -105,11 +105,11 @@ def find_checkpoint(model_dir: str) -> str:
     Raises:
       FileNotFoundError: ``model_dir`` is missing or holds no checkpoint.
     """
-    from deeplab_tf.training.checkpoints import latest_checkpoint, require_checkpoint
+    from deeplab_tf.training.checkpoints import best_or_latest_checkpoint, require_checkpoint
 
     if not os.path.isdir(model_dir):
         raise FileNotFoundError(f"model_dir {model_dir} does not exist")
-    return latest_checkpoint(model_dir, "best") or require_checkpoint(model_dir, "ckpt")
+    return best_or_latest_checkpoint(model_dir) or require_checkpoint(model_dir, "ckpt")
 
 
 def load_float_model(config: ExperimentConfig, checkpoint: str, input_size: Sequence[int]) -> keras.Model:
@@ -280,7 +280,7 @@ def export_model(model_dir: str, output_dir: str, options: ExportOptions = Expor
     """
     from deeplab_tf.evaluation.evaluator import checkpoint_step
     from deeplab_tf.models import get_backbone_spec
-    from deeplab_tf.training.checkpoints import load_experiment
+    from deeplab_tf.training.checkpoints import load_experiment, weights_origin
 
     checkpoint = find_checkpoint(model_dir)
     config = load_experiment(model_dir)
@@ -353,6 +353,7 @@ def export_model(model_dir: str, output_dir: str, options: ExportOptions = Expor
         std=preprocessing.std,
         metrics=metrics,
         latency_ms=latency,
+        weights=weights_origin(model_dir),
     )
     from deeplab_tf.export.model_card import write_model_card
 

@@ -12,7 +12,8 @@
      "classes": [{"id", "name", "color": [r, g, b]}, ...], "ignore_label": int | null,
      "quantization": "none"|"fp16"|"dynamic"|"int8_ptq"|"int8_qat",
      "metrics": {"dataset", "split", "miou", "per_class_iou": {name: iou}} | null,
-     "latency_ms": {"threads", "xnnpack_median"} | null, "size_bytes": int}
+     "latency_ms": {"threads", "xnnpack_median"} | null, "size_bytes": int,
+     "weights": {"source", "sha256", "license"} | null}   released weights they descend from
 
 Normalization is in pixel space, ``x = (pixel - mean) / std``; an app applies it
 only for float32 input (a uint8 model has it folded in). ``resize: "stretch"``:
@@ -35,7 +36,7 @@ FORMAT = "deeplab_tf.model_card/1"
 QUANTIZATIONS = ("none", "fp16", "dynamic", "int8_ptq", "int8_qat")
 KEYS = (
     "format", "name", "version", "experiment", "description", "model_file", "labels_file", "input", "output",
-    "classes", "ignore_label", "quantization", "metrics", "latency_ms", "size_bytes",
+    "classes", "ignore_label", "quantization", "metrics", "latency_ms", "size_bytes", "weights",
 )  # fmt: skip
 INPUT_KEYS = ("height", "width", "channels", "color", "dtype", "layout", "normalization", "quantization", "resize")
 OUTPUT_KEYS = ("kind", "dtype", "shape", "quantization")
@@ -107,6 +108,7 @@ def build_model_card(
     std: Sequence[float],
     metrics: dict | None = None,
     latency_ms: dict | None = None,
+    weights: dict | None = None,
 ) -> dict:
     """The model card of ``tflite_bytes`` (validated against it).
 
@@ -120,6 +122,8 @@ def build_model_card(
       mean, std: the backbone's pixel-space normalization.
       metrics: ``{"dataset", "split", "miou", "per_class_iou"}`` measured on this file, or None.
       latency_ms: ``{"threads", "xnnpack_median"}`` measured on this file, or None.
+      weights: the released weights the model descends from (``{"source", "sha256",
+        "license"}``, ``checkpoints.weights_origin``), or None (trained from scratch).
 
     Raises:
       ValueError: a field that does not fit the format or the model (all named).
@@ -152,6 +156,7 @@ def build_model_card(
         "metrics": metrics,
         "latency_ms": latency_ms,
         "size_bytes": len(tflite_bytes),
+        "weights": weights,
     }
     card["input"] = {key: card["input"][key] for key in INPUT_KEYS}
     validate_model_card(card, tflite_bytes)
@@ -249,6 +254,12 @@ def _check_measurements(card: dict, problems: list[str]) -> None:
             problems.append(f"metrics.miou must be in 0..1, got {metrics['miou']!r}")
         if not isinstance(metrics["per_class_iou"], dict):
             problems.append("metrics.per_class_iou must map class names to IoU (or null)")
+    weights = card["weights"]
+    if weights is not None and _check_keys("weights", weights, ("source", "sha256", "license"), problems):
+        if not isinstance(weights["source"], str) or not all(
+            weights[k] is None or isinstance(weights[k], str) for k in ("sha256", "license")
+        ):
+            problems.append(f"weights needs a source name and a sha256 and license (strings or null), got {weights}")
     latency = card["latency_ms"]
     if latency is not None and _check_keys("latency_ms", latency, ("threads", "xnnpack_median"), problems):
         if not (isinstance(latency["threads"], int) and latency["threads"] > 0 and _is_number(latency["xnnpack_median"])):

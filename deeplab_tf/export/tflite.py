@@ -39,6 +39,7 @@ from deeplab_tf.export.flatbuffer import pack_model
 from deeplab_tf.export.inspect import tensor_dtypes
 from deeplab_tf.export.tracing import native_ops
 from deeplab_tf.models.backbones.base import Preprocessing
+from deeplab_tf.models.layers import ResizeBilinear
 
 QUANTIZATIONS = ("none", "fp16", "dynamic", "int8_ptq", "int8_qat")
 INPUT_DTYPES = ("uint8", "float32")
@@ -123,7 +124,7 @@ def _normalize(pixels: tf.Tensor, preprocessing: Preprocessing) -> tf.Tensor:
     return tf.nn.bias_add(x, offset)
 
 
-_RESIZE_LAYERS = (keras.layers.UpSampling2D, keras.layers.Cropping2D)
+_RESIZE_LAYERS = (keras.layers.UpSampling2D, keras.layers.Cropping2D, ResizeBilinear)
 
 
 def split_final_resize(model: keras.Model) -> tuple[keras.Model, list[keras.layers.Layer]]:
@@ -169,6 +170,12 @@ def _upsampling_like(layer: keras.layers.UpSampling2D, size: tuple, suffix: str)
     )
 
 
+def _factor(layer: keras.layers.Layer) -> float:
+    """How many times a resize layer enlarges its input (the larger side's ratio)."""
+    (_, h, w, _), (_, oh, ow, _) = layer.input_shape, layer.output_shape
+    return max(oh / h, ow / w)
+
+
 def probabilities_fn(model: keras.Model) -> Callable[[tf.Tensor], tf.Tensor]:
     """``x -> probabilities`` at the input size. Split outside any trace.
 
@@ -180,7 +187,8 @@ def probabilities_fn(model: keras.Model) -> Callable[[tf.Tensor], tf.Tensor]:
     257x257, v3 at output stride 16, side by side: the int8 file 2.14 ms, 2.22 ms
     with the softmax after 4x; about 3x slower with it at full size).
     The softmax of the resized logits if the upsampling factor does not split
-    into integers.
+    into integers. An align-corners model (one ``ResizeBilinear``) gets the
+    softmax before that resize when it enlarges at most that much.
     """
     body, tail = split_final_resize(model)
     upsampling = [layer for layer in tail if isinstance(_inner(layer), keras.layers.UpSampling2D)]
@@ -195,8 +203,8 @@ def probabilities_fn(model: keras.Model) -> Callable[[tf.Tensor], tf.Tensor]:
             before = [_upsampling_like(inner, first, "before_softmax")]
             last = _upsampling_like(inner, after, "after_softmax")
             tail = [last if layer is upsampling[0] else layer for layer in tail]
-    elif tail:
-        body, tail = model, []
+    elif len(tail) != 1 or not isinstance(_inner(tail[0]), ResizeBilinear) or _factor(tail[0]) > MAX_SOFTMAX_UPSAMPLING:
+        body, tail = model, []  # else: the softmax before one align-corners resize
 
     def probabilities(x: tf.Tensor) -> tf.Tensor:
         x = body(x, training=False)

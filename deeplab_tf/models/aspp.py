@@ -23,8 +23,9 @@ def aspp(features, config: ASPPConfig, output_stride: int, bn_momentum: float = 
     Branches (each conv + BN + ReLU, ``config.filters`` channels): a 1x1 conv,
     one 3x3 atrous conv per rate (optionally depthwise-separable), and the
     image-level pooling branch (average pool over the whole map, 1x1 conv,
-    bilinear broadcast back). Branches are concatenated, projected by a 1x1
-    conv and passed through dropout.
+    bilinear broadcast back). Branches are concatenated (the pooling branch
+    first or last, ``config.image_pooling_first``), projected by a 1x1 conv
+    and passed through dropout.
 
     Args:
       features: the backbone's deepest features, static spatial shape.
@@ -59,7 +60,7 @@ def aspp(features, config: ASPPConfig, output_stride: int, bn_momentum: float = 
             pooled = keras.layers.UpSampling2D(
                 size=(height, width), interpolation="bilinear", name="aspp_pool_upsample"
             )(pooled)
-        branches.append(pooled)
+        branches.insert(0 if config.image_pooling_first else len(branches), pooled)
     x = branches[0] if len(branches) == 1 else keras.layers.Concatenate(name="aspp_concat")(branches)
     x = conv_bn_act(x, config.filters, 1, "aspp_project", bn_momentum=bn_momentum)
     if config.dropout:

@@ -8,7 +8,9 @@ from deeplab_tf.configs.base import DecoderConfig
 from deeplab_tf.models.layers import conv_bn_act, upsample_to
 
 
-def decoder(encoder_output, low_level, config: DecoderConfig, factor: int, bn_momentum: float = 0.99):
+def decoder(
+    encoder_output, low_level, config: DecoderConfig, factor: int, bn_momentum: float = 0.99, align_corners: bool = False
+):
     """Fuses the encoder output with low-level features and refines.
 
     The low-level features are projected to ``config.low_level_filters``
@@ -22,13 +24,14 @@ def decoder(encoder_output, low_level, config: DecoderConfig, factor: int, bn_mo
       config: decoder channels and separability.
       factor: encoder stride / low-level stride (an integer).
       bn_momentum: batch-norm momentum.
+      align_corners: upsample as TF1's align-corners resize (``upsample_to``).
 
     Returns:
       Refined features at the low-level resolution.
     """
     size = (low_level.shape[1], low_level.shape[2])
     low = conv_bn_act(low_level, config.low_level_filters, 1, "decoder_low_level", bn_momentum=bn_momentum)
-    x = upsample_to(encoder_output, size, factor, "decoder_upsample")
+    x = upsample_to(encoder_output, size, factor, "decoder_upsample", align_corners)
     x = keras.layers.Concatenate(name="decoder_concat")([x, low])
     for i in (1, 2):
         x = conv_bn_act(

@@ -79,8 +79,8 @@ def build_deeplab_with_backbone(config: ModelConfig) -> tuple[keras.Model, keras
     level = config.decoder.low_level_feature
     if level is not None and strides[level] < stride:
         factor = stride // strides[level]
-        x = decoder(x, features[level], config.decoder, factor, bn_momentum=config.bn_momentum)
+        x = decoder(x, features[level], config.decoder, factor, config.bn_momentum, config.align_corners)
         stride = strides[level]
     x = keras.layers.Conv2D(config.num_classes, 1, name="logits_conv")(x)
-    logits = upsample_to(x, input_size, stride, "logits")
+    logits = upsample_to(x, input_size, stride, "logits", config.align_corners)
     return keras.Model(inputs, logits, name=model_name(config)), backbone

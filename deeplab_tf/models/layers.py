@@ -7,6 +7,7 @@ UpSampling2D(bilinear) + Cropping2D for resizes, AveragePooling2D for pooling.
 
 from __future__ import annotations
 
+import tensorflow as tf
 import tf_keras as keras
 
 BN_EPSILON = 1e-3
@@ -62,7 +63,29 @@ def conv_bn_act(
     return x
 
 
-def upsample_to(x, size: tuple[int, int], factor: int, name: str):
+@keras.saving.register_keras_serializable(package="deeplab_tf")
+class ResizeBilinear(keras.layers.Layer):
+    """Bilinear resize to a fixed ``size`` with aligned corners: TF1's
+    ``resize_bilinear(align_corners=True)``, as the original DeepLab resized
+    (and TFLite's RESIZE_BILINEAR with align_corners). The corner pixels of
+    input and output coincide: output pixel i samples input row
+    ``i * (h - 1) / (H - 1)``. Quantization: ``ResizeQuantizeConfig``."""
+
+    def __init__(self, size: tuple[int, int], **kwargs):
+        super().__init__(**kwargs)
+        self.size = tuple(int(s) for s in size)
+
+    def call(self, inputs):
+        return tf.raw_ops.ResizeBilinear(images=inputs, size=self.size, align_corners=True, half_pixel_centers=False)
+
+    def compute_output_shape(self, input_shape):
+        return tf.TensorShape([input_shape[0], *self.size, input_shape[-1]])
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size}
+
+
+def upsample_to(x, size: tuple[int, int], factor: int, name: str, align_corners: bool = False):
     """Bilinear upsampling by an integer ``factor``, cropped to ``size``.
 
     The last layer added is named ``name``.
@@ -71,7 +94,8 @@ def upsample_to(x, size: tuple[int, int], factor: int, name: str):
     H; the extra rows are cropped, more at the top when odd. For H = k*s + 1
     (257, 513) this matches align_corners resizing to within 1/(2s) pixel; for
     H = k*s it is the usual half-pixel resize. UpSampling2D and Cropping2D are
-    both layers tfmot quantizes, unlike Resizing or Lambda.
+    both layers tfmot quantizes, unlike Resizing or Lambda. ``align_corners``:
+    one ``ResizeBilinear`` layer to ``size`` instead (the original DeepLab's).
 
     Raises:
       ValueError: ``factor`` too small to cover ``size``.
@@ -82,6 +106,8 @@ def upsample_to(x, size: tuple[int, int], factor: int, name: str):
         raise ValueError(
             f"{name}: upsampling {height}x{width} by {factor} cannot give {size[0]}x{size[1]}"
         )
+    if align_corners:
+        return ResizeBilinear(size, name=name)(x) if (height, width) != tuple(size) else x
     crop = ((-(-extra_h // 2), extra_h // 2), (-(-extra_w // 2), extra_w // 2))
     if factor > 1:
         upsample_name = f"{name}_upsample" if extra_h or extra_w else name

@@ -56,7 +56,7 @@ def float_checkpoint(float_model_dir: str) -> str:
     Raises:
       FileNotFoundError: no checkpoint in either.
     """
-    path = checkpoints.latest_checkpoint(float_model_dir, "best") or checkpoints.latest_checkpoint(float_model_dir)
+    path = checkpoints.best_or_latest_checkpoint(float_model_dir)
     if path is None:
         raise FileNotFoundError(
             f"no checkpoint in {float_model_dir}/best or {float_model_dir}/ckpt: --qat_from needs a trained float "
@@ -193,7 +193,7 @@ def load_qat_model(
             f"(deeplab-train --experiment={config.name} --qat_from={model_dir} --model_dir=QAT_DIR)"
         )
     if checkpoint is None:
-        checkpoint = checkpoints.latest_checkpoint(model_dir, "best") or checkpoints.require_checkpoint(model_dir)
+        checkpoint = checkpoints.best_or_latest_checkpoint(model_dir) or checkpoints.require_checkpoint(model_dir)
     model = build_qat_model(config, input_size=input_size)
     checkpoints.restore_model(model, checkpoint)
     return model

@@ -24,6 +24,7 @@ from tensorflow_model_optimization.python.core.quantization.keras.graph_transfor
 from tensorflow_model_optimization.python.core.quantization.keras.quantize_layer import QuantizeLayer
 
 from deeplab_tf.models.activations import HardSigmoid, HardSwish
+from deeplab_tf.models.layers import ResizeBilinear
 
 _tfmot_keras = tfmot.quantization.keras
 
@@ -80,8 +81,16 @@ CUSTOM_CONFIGS = {
     HardSigmoid: HardSigmoidQuantizeConfig,
     keras.layers.Multiply: OutputQuantizeConfig,
     keras.layers.UpSampling2D: ResizeQuantizeConfig,
+    ResizeBilinear: ResizeQuantizeConfig,
 }
-_CUSTOM_OBJECTS = (HardSwish, HardSigmoid, OutputQuantizeConfig, HardSigmoidQuantizeConfig, ResizeQuantizeConfig)
+_CUSTOM_OBJECTS = (
+    HardSwish,
+    HardSigmoid,
+    ResizeBilinear,
+    OutputQuantizeConfig,
+    HardSigmoidQuantizeConfig,
+    ResizeQuantizeConfig,
+)
 # Supported by tfmot's default transforms rather than its registry.
 _TRANSFORMED = (keras.layers.SeparableConv2D,)
 _FOLDABLE = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)

@@ -7,6 +7,8 @@
       best/ckpt-N.*          the checkpoint with the best validation mIoU
       best.json              its step and metrics
       train/, eval/          TensorBoard events
+      import.json            deeplab-import's: where the weights came from (``weights_origin``)
+      init_from.json         a run started with --init_from: from what
 """
 
 from __future__ import annotations
@@ -80,6 +82,39 @@ def load_qat_origin(model_dir: str) -> dict | None:
 def latest_checkpoint(model_dir: str, which: str = "ckpt") -> str | None:
     """Path prefix of the newest checkpoint in ``model_dir/which`` ("ckpt" or "best"), or None."""
     return tf.train.latest_checkpoint(os.path.join(model_dir, which))
+
+
+IMPORT_FILE = "import.json"
+INIT_FROM_FILE = "init_from.json"
+
+
+def weights_origin(model_dir: str, _depth: int = 0) -> dict | None:
+    """Released weights that ``model_dir``'s weights descend from: ``{"source" (file name, with the
+    checkpoint inside an archive), "sha256", "license"}``, found through deeplab-import's record,
+    a QAT run's float model_dir and a run's --init_from; None for weights trained from scratch."""
+    if _depth > 8:
+        return None
+    record = read_json(os.path.join(model_dir, IMPORT_FILE))
+    if record is None and os.path.exists(os.path.join(model_dir, INIT_FROM_FILE)):
+        record = read_json(os.path.join(model_dir, INIT_FROM_FILE))
+        if record.get("kind") is None:  # started from another model_dir
+            return weights_origin(record["init_from"], _depth + 1)
+    if record is not None:
+        source = os.path.basename(record["source"]) + (f":{record['member']}" if record.get("member") else "")
+        return {"source": source, "sha256": record.get("sha256"), "license": record.get("license")}
+    origin = load_qat_origin(model_dir) if os.path.exists(os.path.join(model_dir, EXPERIMENT_FILE)) else None
+    return weights_origin(origin["float_model_dir"], _depth + 1) if origin else None
+
+
+def best_or_latest_checkpoint(model_dir: str) -> str | None:
+    """The best checkpoint (by validation mIoU) of ``model_dir``, else its latest, else None."""
+    return latest_checkpoint(model_dir, "best") or latest_checkpoint(model_dir, "ckpt")
+
+
+def has_training_state(checkpoint_path: str) -> bool:
+    """Whether a checkpoint holds an optimizer (a training run's) or only a model (deeplab-import's)."""
+    names = tf.train.load_checkpoint(checkpoint_path).get_variable_to_shape_map()
+    return any(name.startswith("optimizer/") for name in names)
 
 
 def require_checkpoint(model_dir: str, which: str = "ckpt") -> str:

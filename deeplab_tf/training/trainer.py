@@ -17,6 +17,7 @@ import os
 import signal
 import tempfile
 import time
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -147,6 +148,7 @@ def train(
     deterministic: bool = True,
     stop_at_step: int | None = None,
     qat_from: str | None = None,
+    initial_weights: Callable[[keras.Model], None] | None = None,
 ) -> dict:
     """Trains ``config`` into ``model_dir``, resuming from its last checkpoint.
 
@@ -160,6 +162,8 @@ def train(
       qat_from: a float run's model_dir: fine-tune its model quantization-aware
         instead (``deeplab_tf.quantization.finetune``: quant.train_steps and
         quant.learning_rate, activation ranges calibrated on training batches first).
+      initial_weights: ``fn(model)`` setting the weights a new run starts from
+        (``deeplab_tf.importing.initial``: --init_from); not called when resuming.
 
     Returns:
       ``{"step", "loss", "images_per_second", "best"}``.
@@ -170,7 +174,7 @@ def train(
       NonFiniteLossError: NaN/Inf loss (the last good checkpoint stays).
     """
     with _keras_tf_random_generator():
-        return _train(config, model_dir, strategy, deterministic, stop_at_step, qat_from)
+        return _train(config, model_dir, strategy, deterministic, stop_at_step, qat_from, initial_weights)
 
 
 @contextlib.contextmanager
@@ -187,7 +191,7 @@ def _keras_tf_random_generator():
             keras.backend.experimental.disable_tf_random_generator()
 
 
-def _train(config, model_dir, strategy, deterministic, stop_at_step, qat_from) -> dict:
+def _train(config, model_dir, strategy, deterministic, stop_at_step, qat_from, initial_weights) -> dict:
     strategy = strategy or tf.distribute.get_strategy()
     config = resolve_class_weights(config)
     qat_origin = None
@@ -230,12 +234,16 @@ def _train(config, model_dir, strategy, deterministic, stop_at_step, qat_from) -
         manager = tf.train.CheckpointManager(checkpoint, save_dir, max_to_keep=train_cfg.keep_checkpoints)
         latest = tf.train.latest_checkpoint(ckpt_dir)
         if latest:
+            # deeplab-import writes the model alone: training starts from it at step 0
+            restored = checkpoint if checkpoints.has_training_state(latest) else tf.train.Checkpoint(model=model)
             try:
-                checkpoint.restore(latest).assert_existing_objects_matched()
+                restored.restore(latest).assert_existing_objects_matched()
             except (AssertionError, ValueError) as error:
                 raise ValueError(f"checkpoint {latest} does not fit this model: {error}") from None
         elif qat_origin is not None:
             finetune.calibrate_on_training_data(model, config)
+        elif initial_weights is not None:
+            initial_weights(model)
     step = int(optimizer.iterations.numpy())
     start_step = step
 

@@ -205,6 +205,8 @@ def write_reference_card(out: pathlib.Path, shared: pathlib.Path) -> None:
         quantization="none",
         mean=MINUS_ONE_TO_ONE["mean"],
         std=MINUS_ONE_TO_ONE["std"],
+        weights={"source": pathlib.Path(REFERENCE).name, "sha256": hashlib.sha256(tflite_bytes).hexdigest(),
+                 "license": "Apache-2.0"},  # fmt: skip
     )
     _write_export(out, stem, None, card, pascal.class_names)
 

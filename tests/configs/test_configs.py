@@ -22,6 +22,12 @@ REQUIRED = {
     "deeplabv3_mnv3large_cityscapes",
     "deeplabv3plus_mnv2_ade20k",
     "deeplabv3plus_mnv2_synthetic",
+    "deeplabv3_mnv2_dm05_pascal",
+    "deeplabv3_mnv2_dm05_pascal_257",
+    "deeplabv3_mnv2_dm10_pascal",
+    "deeplabv3_mnv2_dm05_camvid",
+    "deeplabv3plus_xception65_pascal_original",
+    "deeplabv3plus_resnet50_cityscapes_original",
 }
 
 

@@ -196,3 +196,14 @@ def test_read_model_card_errors(tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(ValueError, match="is not JSON"):
         read_model_card(tmp_path / "bad.json")
+
+
+def test_released_weights_are_named_with_their_license():
+    tflite_bytes = exported()
+    weights = {"source": "deeplabv3_257_mv_gpu.tflite", "sha256": "ab" * 32, "license": "Apache-2.0"}
+    assert card_of(tflite_bytes, weights=weights)["weights"] == weights
+    assert card_of(tflite_bytes)["weights"] is None  # trained here from scratch
+    with pytest.raises(ValueError, match=r"weights: missing keys \['license'\]"):
+        card_of(tflite_bytes, weights={"source": "x.tflite", "sha256": None})
+    with pytest.raises(ValueError, match="weights needs a source name"):
+        card_of(tflite_bytes, weights={"source": 3, "sha256": None, "license": None})

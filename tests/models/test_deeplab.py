@@ -11,7 +11,9 @@ from deeplab_tf.models.layers import upsample_to
 from deeplab_tf.models.profile import count_macs
 
 SMALL_WIDTH = {"mobilenet_v2": 0.35, "mobilenet_v3_large": 0.75, "mobilenet_v3_small": 0.75}
-REQUIRED_BACKBONES = {"mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "resnet50", "resnet101", "xception65"}
+REQUIRED_BACKBONES = {
+    "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "resnet50", "resnet101", "resnet50_deeplab", "xception65"
+}  # fmt: skip
 
 
 def small_config(backbone="mobilenet_v2", output_stride=16, decoder=None, size=(65, 65), classes=5, **aspp):

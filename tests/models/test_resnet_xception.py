@@ -13,7 +13,8 @@ from deeplab_tf.models.backbones.pretrained import transfer_weights
 CHANNELS = {
     "resnet50": {"C2": 256, "C3": 512, "C4": 1024, "C5": 2048},
     "resnet101": {"C2": 256, "C3": 512, "C4": 1024, "C5": 2048},
-    "xception65": {"C2": 256, "C3": 728, "C4": 728, "C5": 2048},
+    "resnet50_deeplab": {"C2": 256, "C3": 512, "C4": 1024, "C5": 2048},
+    "xception65": {"C2": 256, "C3": 728, "C4": 1024, "C5": 2048},  # the original decoder's end points
 }
 CASES = [(name, os, 65) for name in CHANNELS for os in (8, 16, 32)] + [(name, 16, 64) for name in CHANNELS]
 

@@ -4,6 +4,7 @@ from deeplab_tf.models.backbones import (
     mobilenet_v2,  # noqa: F401  (registers)
     mobilenet_v3,  # noqa: F401
     resnet,  # noqa: F401  (registers)
+    resnet_deeplab,  # noqa: F401  (registers)
     xception,  # noqa: F401  (registers)
 )
 from deeplab_tf.models.backbones.base import (  # noqa: F401

@@ -100,6 +100,8 @@ def validate_backbone_config(config: BackboneConfig, input_size: tuple[int, int]
             f"backbone {config.name!r} takes width_multiplier in {spec.widths}, "
             f"got {config.width_multiplier}"
         )
+    if not isinstance(config.channel_divisor, int) or config.channel_divisor < 1:
+        raise ValueError(f"channel_divisor must be a positive integer, got {config.channel_divisor!r}")
     if len(input_size) != 2 or any(
         not isinstance(s, int) or isinstance(s, bool) for s in input_size
     ):

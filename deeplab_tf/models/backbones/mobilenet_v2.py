@@ -24,9 +24,9 @@ _STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3
 _LEVEL_ENDS = {"C2": 2, "C3": 5, "C4": 12, "C5": 16}
 
 
-def make_divisible(value: float, divisor: int = 8) -> int:
-    """Rounds channels to a multiple of ``divisor``, never dropping below 90%."""
-    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+def make_divisible(value: float, divisor: int = 8, min_value: int = 8) -> int:
+    """Rounds channels to a multiple of ``divisor`` (at least ``min_value``), never dropping below 90%."""
+    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
     if rounded < 0.9 * value:
         rounded += divisor
     return rounded
@@ -37,8 +37,8 @@ def _inverted_residual(x, filters, expansion, stride, rate, block_id, bn_momentu
     prefix = f"block_{block_id}_" if block_id else "expanded_conv_"
     shortcut = x
     bn = dict(epsilon=BN_EPSILON, momentum=bn_momentum)
-    if block_id:
-        x = keras.layers.Conv2D(expansion * in_channels, 1, use_bias=False, name=prefix + "expand")(x)
+    if block_id:  # the expansion rounds to 8 at every width (as TF-slim's expand_input_by_factor)
+        x = keras.layers.Conv2D(make_divisible(expansion * in_channels), 1, use_bias=False, name=prefix + "expand")(x)
         x = keras.layers.BatchNormalization(name=prefix + "expand_BN", **bn)(x)
         x = keras.layers.ReLU(6.0, name=prefix + "expand_relu")(x)
     x = keras.layers.DepthwiseConv2D(
@@ -55,18 +55,19 @@ def _inverted_residual(x, filters, expansion, stride, rate, block_id, bn_momentu
 
 def build_mobilenet_v2(inputs, config, bn_momentum: float = 0.99) -> dict:
     """MobileNetV2 feature levels C2 (stride 4) to C5 (``output_stride``)."""
-    alpha = config.width_multiplier
+    alpha, divisor = config.width_multiplier, config.channel_divisor
     atrous = AtrousTracker(config.output_stride)
     stride, rate = atrous(2)
     x = keras.layers.Conv2D(
-        make_divisible(32 * alpha), 3, strides=stride, padding="same", use_bias=False, name="Conv1"
+        make_divisible(32 * alpha, divisor, divisor), 3, strides=stride, padding="same", use_bias=False, name="Conv1"
     )(inputs)
     x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, momentum=bn_momentum, name="bn_Conv1")(x)
     x = keras.layers.ReLU(6.0, name="Conv1_relu")(x)
 
     levels, block_id = {}, 0
     for expansion, filters, repeats, first_stride in _STAGES:
-        out_channels = make_divisible(int(filters * alpha))
+        # TF-slim's depth rule: at least ``divisor`` channels (min_depth 1 where it divides by 1)
+        out_channels = make_divisible(filters * alpha if divisor < 8 else int(filters * alpha), divisor, divisor)
         for i in range(repeats):
             stride, rate = atrous(first_stride if i == 0 else 1)
             x = _inverted_residual(x, out_channels, expansion, stride, rate, block_id, bn_momentum)

@@ -1,13 +1,31 @@
-"""Xception-65, the modified aligned Xception of DeepLab v3+.
+"""Xception-65, the modified aligned Xception of DeepLab v3+, as the original builds it.
 
-https://arxiv.org/abs/1802.02611 (Sec. 3.2, Fig. 4), following DeepLab's TF1
-``core/xception.py`` ``xception_65``: every max-pool of Xception
-(https://arxiv.org/abs/1610.02357) is a strided separable conv, the middle
-flow has 16 units, and each separable conv is depthwise 3x3 + BN + ReLU +
-pointwise 1x1 + BN + ReLU. As in DeepLab, ``config.multi_grid`` scales the
-rates of the three separable convs of the last exit-flow block.
-There are no Keras ImageNet weights: ``weights`` must be an .h5 file saved
-from this backbone (``backbone.save_weights("xception65.h5")``).
+https://arxiv.org/abs/1802.02611 (Sec. 3.2, Fig. 4), layer for layer the original DeepLab's
+``core/xception.py`` ``xception_65`` (research/deeplab), so that its released weights import
+(``deeplab_tf.importing``) and compute what they computed there:
+
+- entry flow ``conv1_1`` (3x3, 32, stride 2) and ``conv1_2`` (3x3, 64), conv + BN + ReLU;
+- blocks of Xception modules: three separable convs (depthwise 3x3 + BN, pointwise 1x1 + BN)
+  and a shortcut (``conv``: 1x1 conv + BN of the module input, ``sum``: the input itself, or
+  none). Every module but exit_flow/block2 is pre-activated: a ReLU on the input of each
+  separable conv, none between depthwise and pointwise, and the shortcut takes the input
+  before that ReLU. exit_flow/block2 (``activation_fn_in_separable_conv``) has a ReLU after
+  its depthwise and after its pointwise convs instead, so the backbone ends with a ReLU;
+- a block's stride is on its third depthwise conv, after the original's fixed padding
+  (``fixed_padding``: (k_eff - 1) // 2 before, the rest after, then VALID); stride 1 is SAME;
+- output stride as the original's ``stack_blocks_dense``: the first unit past the output
+  stride gets stride 1 and the current rate, and later units a rate multiplied by its stride;
+  every separable conv of a unit takes the unit's rate (times ``config.multi_grid`` in
+  exit_flow/block2);
+- batch-norm epsilon 1e-3 (DeepLab's ``xception_arg_scope``), no biases.
+
+Levels are the original decoder's end points: C2, C3 and C4 the (pre-activation) outputs of
+``separable_conv2_pointwise`` of entry_flow/block2 (256 ch), entry_flow/block3 (728) and
+exit_flow/block1 (1024), each before its block's stride; C5 the backbone output (2048).
+Layer ``{flow}_block{b}_unit_{u}_separable_conv{i}_{depthwise|pointwise}`` is the original's
+``xception_65/{flow}/block{b}/unit_{u}/xception_module/separable_conv{i}_{...}``.
+There are no Keras ImageNet weights: ``weights`` must be an .h5 file saved from this backbone
+(``backbone.save_weights("xception65.h5")``); released DeepLab weights come in by deeplab-import.
 """
 
 from __future__ import annotations
@@ -24,68 +42,113 @@ from deeplab_tf.models.backbones.base import (
     register_backbone,
 )
 from deeplab_tf.models.backbones.resnet import check_multi_grid
-from deeplab_tf.models.layers import conv_bn_act
 
 MIDDLE_UNITS = 16
+# research/deeplab feature_extractor: xception_arg_scope(batch_norm_epsilon=1e-3).
+XCEPTION_BN_EPSILON = 1e-3
+# (flow, block, units, depths, shortcut, activation inside the separable convs, stride)
+BLOCKS = (
+    ("entry_flow", 1, 1, (128, 128, 128), "conv", False, 2),
+    ("entry_flow", 2, 1, (256, 256, 256), "conv", False, 2),
+    ("entry_flow", 3, 1, (728, 728, 728), "conv", False, 2),
+    ("middle_flow", 1, MIDDLE_UNITS, (728, 728, 728), "sum", False, 1),
+    ("exit_flow", 1, 1, (728, 1024, 1024), "conv", False, 2),
+    ("exit_flow", 2, 1, (1536, 1536, 2048), "none", True, 1),
+)
+# Level -> the block whose separable_conv2_pointwise it is (feature_extractor's decoder end points).
+_LEVEL_BLOCKS = {("entry_flow", 2): "C2", ("entry_flow", 3): "C3", ("exit_flow", 1): "C4"}
 
 
-def _xception_block(x, depths, stride, shortcut, name, atrous, bn_momentum, grid=(1, 1, 1)):
-    """Three separable convs (the last one strided) plus a shortcut.
+def fixed_padding(x, kernel_size: int, stride: int, rate: int, name: str):
+    """The padding of the original's strided convs (xception ``fixed_padding``, resnet_utils
+    ``conv2d_same``): with stride > 1, (k_eff - 1) // 2 zeros before and the rest after, the
+    conv then VALID; with stride 1 the conv is SAME. Returns ``(x, padding of the conv)``."""
+    if stride == 1:
+        return x, "same"
+    total = kernel_size + (kernel_size - 1) * (rate - 1) - 1
+    if total == 0:
+        return x, "valid"
+    pad = (total // 2, total - total // 2)
+    return keras.layers.ZeroPadding2D((pad, pad), name=name)(x), "valid"
 
-    Args:
-      shortcut: "conv" (strided 1x1 conv + BN), "sum" (identity) or "none".
 
-    Returns:
-      (block output, output of the second separable conv).
-    """
+def _bn(x, name, bn_momentum):
+    return keras.layers.BatchNormalization(epsilon=XCEPTION_BN_EPSILON, momentum=bn_momentum, name=name)(x)
+
+
+def _separable_conv(x, depth, name, stride, rate, activation_inside, bn_momentum):
+    """The original's ``separable_conv2d_same`` split in two (regularize_depthwise False):
+    depthwise 3x3 + BN, pointwise 1x1 + BN; ReLUs as the module's ``activation_fn_in_separable_conv``."""
+    if not activation_inside:
+        x = keras.layers.ReLU(name=f"{name}_input_relu")(x)
+    x, padding = fixed_padding(x, 3, stride, rate, f"{name}_pad")
+    x = keras.layers.DepthwiseConv2D(
+        3, strides=stride, dilation_rate=rate, padding=padding, use_bias=False, name=f"{name}_depthwise"
+    )(x)
+    x = _bn(x, f"{name}_depthwise_bn", bn_momentum)
+    if activation_inside:
+        x = keras.layers.ReLU(name=f"{name}_depthwise_relu")(x)
+    x = keras.layers.Conv2D(depth, 1, use_bias=False, name=f"{name}_pointwise")(x)
+    x = _bn(x, f"{name}_pointwise_bn", bn_momentum)
+    if activation_inside:
+        x = keras.layers.ReLU(name=f"{name}_pointwise_relu")(x)
+    return x
+
+
+def _xception_module(x, depths, shortcut, activation_inside, stride, rates, name, bn_momentum):
+    """One ``xception_module``: returns (its output, the output of separable_conv2_pointwise)."""
     inputs, second = x, None
-    for i, (depth, multiplier) in enumerate(zip(depths, grid, strict=True)):
-        layer_stride, rate = atrous(stride if i == 2 else 1)
-        x = conv_bn_act(
-            x,
-            depth,
-            3,
-            f"{name}_sepconv{i + 1}",
-            strides=layer_stride,
-            dilation_rate=rate * multiplier,
-            bn_momentum=bn_momentum,
-            separable=True,
+    for i, (depth, rate) in enumerate(zip(depths, rates, strict=True)):
+        x = _separable_conv(
+            x, depth, f"{name}_separable_conv{i + 1}", stride if i == 2 else 1, rate, activation_inside, bn_momentum
         )
         if i == 1:
             second = x
     if shortcut == "conv":
-        residual = conv_bn_act(
-            inputs, depths[-1], 1, f"{name}_shortcut", strides=layer_stride, activation=None, bn_momentum=bn_momentum
-        )
-        x = keras.layers.Add(name=f"{name}_add")([residual, x])
+        residual = keras.layers.Conv2D(
+            depths[-1], 1, strides=stride, padding="same", use_bias=False, name=f"{name}_shortcut"
+        )(inputs)
+        residual = _bn(residual, f"{name}_shortcut_bn", bn_momentum)
+        x = keras.layers.Add(name=f"{name}_add")([x, residual])
     elif shortcut == "sum":
-        x = keras.layers.Add(name=f"{name}_add")([inputs, x])
+        x = keras.layers.Add(name=f"{name}_add")([x, inputs])
     return x, second
 
 
 def build_xception65(inputs, config, bn_momentum: float = 0.99) -> dict:
-    """Xception-65 feature levels C2 (stride 4, 256 ch) to C5 (2048 ch)."""
+    """Xception-65 feature levels C2 (stride 4, 256 ch), C3 (8, 728), C4 (16, 1024), C5 (2048)."""
     grid = check_multi_grid(config.multi_grid, 3)
     atrous = AtrousTracker(config.output_stride)
     stride, _ = atrous(2)
-    x = conv_bn_act(inputs, 32, 3, "entry_flow_conv1_1", strides=stride, bn_momentum=bn_momentum)
-    x = conv_bn_act(x, 64, 3, "entry_flow_conv1_2", bn_momentum=bn_momentum)
+    x, padding = fixed_padding(inputs, 3, stride, 1, "entry_flow_conv1_1_pad")
+    for name, filters, conv_stride in (("entry_flow_conv1_1", 32, stride), ("entry_flow_conv1_2", 64, 1)):
+        x = keras.layers.Conv2D(filters, 3, strides=conv_stride, padding=padding, use_bias=False, name=name)(x)
+        x = _bn(x, f"{name}_bn", bn_momentum)
+        x = keras.layers.ReLU(name=f"{name}_relu")(x)
+        padding = "same"
 
     levels = {}
-    block = dict(atrous=atrous, bn_momentum=bn_momentum)
-    x, _ = _xception_block(x, (128, 128, 128), 2, "conv", "entry_flow_block1", **block)
-    x, levels["C2"] = _xception_block(x, (256, 256, 256), 2, "conv", "entry_flow_block2", **block)
-    x, levels["C3"] = _xception_block(x, (728, 728, 728), 2, "conv", "entry_flow_block3", **block)
-    for unit in range(1, MIDDLE_UNITS + 1):
-        x, _ = _xception_block(x, (728, 728, 728), 1, "sum", f"middle_flow_block{unit}", **block)
-    levels["C4"] = x
-    x, _ = _xception_block(x, (728, 1024, 1024), 2, "conv", "exit_flow_block1", **block)
-    x, _ = _xception_block(x, (1536, 1536, 2048), 1, "none", "exit_flow_block2", grid=grid, **block)
+    for flow, block, units, depths, shortcut, activation_inside, block_stride in BLOCKS:
+        multipliers = grid if (flow, block) == ("exit_flow", 2) else (1, 1, 1)
+        for unit in range(1, units + 1):
+            unit_stride, rate = atrous(block_stride)
+            x, second = _xception_module(
+                x,
+                depths,
+                shortcut,
+                activation_inside,
+                unit_stride,
+                tuple(rate * m for m in multipliers),
+                f"{flow}_block{block}_unit_{unit}",
+                bn_momentum,
+            )
+        if (flow, block) in _LEVEL_BLOCKS:
+            levels[_LEVEL_BLOCKS[flow, block]] = second
     levels["C5"] = x
     return levels
 
 
-def _load(backbone, config, weights):
+def load_weights_file(backbone, config, weights):
     """Loads an .h5 file saved from this backbone (or a model containing it) by layer name.
 
     Raises:
@@ -122,7 +185,7 @@ register_backbone(
         name="xception65",
         build=build_xception65,
         preprocessing=MINUS_ONE_TO_ONE,
-        load_pretrained=_load,
+        load_pretrained=load_weights_file,
         widths=(1.0,),
     )
 )

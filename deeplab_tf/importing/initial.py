@@ -1,0 +1,176 @@
+"""The weights a new training run starts from (deeplab-train --init_from=MODEL_DIR|SOURCE).
+
+Layers are matched by name; a layer whose weights have other shapes (the classifier of a
+model with another class count) keeps its fresh initialization. What was loaded and what was
+not is reported, so that a run never starts half-initialized without saying so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+import tf_keras as keras
+
+from deeplab_tf.configs.base import ExperimentConfig
+from deeplab_tf.importing import mapping
+from deeplab_tf.importing.sources import read_source
+from deeplab_tf.training import checkpoints
+
+
+def source_model(init_from: str, config: ExperimentConfig) -> keras.Model:
+    """The model whose weights ``init_from`` holds: a model_dir's best (else latest) checkpoint
+    in its own experiment's architecture, or released weights imported into ``config``'s
+    architecture with the source's class count.
+
+    Raises:
+      FileNotFoundError: nothing at ``init_from``, or a model_dir without checkpoints.
+      ValueError: see ``read_source`` and ``mapping.assign``.
+    """
+    from deeplab_tf.evaluation.evaluator import load_trained_model
+    from deeplab_tf.models import build_deeplab
+
+    if os.path.isfile(os.path.join(init_from, checkpoints.EXPERIMENT_FILE)):
+        saved = checkpoints.load_experiment(init_from)
+        checkpoint = checkpoints.best_or_latest_checkpoint(init_from)
+        if checkpoint is None:
+            raise FileNotFoundError(f"--init_from {init_from} holds no checkpoint (in best/ or ckpt/)")
+        model, _ = load_trained_model(saved.model, checkpoint, config.model.input_size)
+        return model
+    source = read_source(init_from)
+    num_classes = source_classes(source)
+    model_config = dataclasses.replace(
+        config.model, num_classes=num_classes, backbone=dataclasses.replace(config.model.backbone, weights=None)
+    )
+    model = build_deeplab(model_config)
+    mapping.apply(model, mapping.assign(model, model_config, source))
+    return model
+
+
+def source_classes(source) -> int:
+    """The class count of released weights: the output channels of ``logits/semantic``.
+
+    Raises:
+      ValueError: the source has no ``logits/semantic`` kernel.
+    """
+    kernel = source.values.get("logits/semantic/weights")
+    if kernel is None:
+        raise ValueError(f"{source.path} has no logits/semantic/weights: not a DeepLab segmentation model")
+    return int(kernel.shape[0] if source.folded else kernel.shape[-1])
+
+
+def transfer(model: keras.Model, source: keras.Model) -> dict:
+    """Copies the weights of every layer of ``source`` into the layer of ``model`` of the same
+    name where all shapes agree.
+
+    Returns:
+      ``{"loaded": [layer names], "not_loaded": [(layer name, reason)]}``.
+    """
+    by_name = {layer.name: layer for layer in source.layers if layer.weights}
+    loaded, not_loaded = [], []
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        other = by_name.get(layer.name)
+        if other is None:
+            not_loaded.append((layer.name, "no layer of that name in the source"))
+            continue
+        ours, theirs = [w.shape.as_list() for w in layer.weights], [w.shape.as_list() for w in other.weights]
+        if ours != theirs:
+            not_loaded.append((layer.name, f"shapes {theirs} in the source, {ours} here: left freshly initialized"))
+            continue
+        layer.set_weights([np.asarray(w) for w in other.get_weights()])
+        loaded.append(layer.name)
+    return {"loaded": loaded, "not_loaded": not_loaded}
+
+
+def init_from_record(init_from: str) -> dict:
+    """What a run started with --init_from records in ``model_dir/init_from.json``: the model_dir
+    it started from, or the released weights' provenance (``importer.provenance``)."""
+    from deeplab_tf.importing.importer import provenance
+
+    if os.path.isfile(os.path.join(init_from, checkpoints.EXPERIMENT_FILE)):
+        return {"init_from": os.path.abspath(init_from), "kind": None}
+    return {"init_from": os.path.abspath(init_from), **provenance(init_from, read_source(init_from))}
+
+
+def folded_batch_norms(model: keras.Model) -> list[keras.layers.BatchNormalization]:
+    """The identity batch norms that deeplab-import makes of a folded source (gamma 1, mean 0,
+    variance 1 - epsilon: ``y = x + beta``); a trained batch norm never has exactly these values."""
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            gamma, mean, variance = (v.numpy() for v in (layer.gamma, layer.moving_mean, layer.moving_variance))
+            if np.all(gamma == 1) and np.all(mean == 0) and np.all(variance == np.float32(1 - layer.epsilon)):
+                found.append(layer)
+    return found
+
+
+def unfold_batch_norms(model: keras.Model, layers, batches) -> None:
+    """Gives each identity batch norm ``y = x + beta`` the statistics of its input ``x`` on real
+    batches (per channel mean m, variance v) without changing what it computes: moving mean m,
+    moving variance v, gamma sqrt(v + eps), beta + m. In training mode a batch then normalizes by
+    statistics near these, so fine-tuning starts from the imported network instead of one whose
+    every layer is rescaled by its batch statistics."""
+    import tensorflow as tf
+
+    probe = keras.Model(model.inputs, [layer.input for layer in layers])
+
+    @tf.function
+    def moments(images):
+        outputs = probe(images, training=False)
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        return [(tf.reduce_mean(tf.cast(x, tf.float64), [0, 1, 2]), tf.reduce_mean(tf.square(tf.cast(x, tf.float64)), [0, 1, 2]))
+                for x in outputs]  # fmt: skip
+
+    sums, count = None, 0
+    for images in batches:
+        found = [(m.numpy(), s.numpy()) for m, s in moments(images)]
+        sums = found if sums is None else [(a + m, b + s) for (a, b), (m, s) in zip(sums, found, strict=True)]
+        count += 1
+    if not count:
+        raise ValueError("unfolding batch norms needs at least one batch of images")
+    for layer, (mean_sum, square_sum) in zip(layers, sums, strict=True):
+        mean = mean_sum / count
+        variance = np.maximum(square_sum / count - mean**2, 0.0)
+        gamma = np.sqrt(variance + layer.epsilon)
+        beta = layer.beta.numpy().astype(np.float64) + mean
+        layer.set_weights([a.astype(np.float32) for a in (gamma, beta, mean, variance)])
+
+
+def initial_weights_fn(init_from: str, config: ExperimentConfig, log=print):
+    """``fn(model)`` for ``trainer.train(initial_weights=...)``: loads ``init_from`` into the model
+    and logs what was loaded and what was not.
+
+    Raises:
+      ValueError: not a single layer could be loaded (another architecture).
+    """
+
+    def initialize(model: keras.Model) -> None:
+        report = transfer(model, source_model(init_from, config))
+        if not report["loaded"]:
+            raise ValueError(
+                f"--init_from {init_from}: no layer of {model.name} fits the source (another architecture?)"
+            )
+        log(f"init_from {init_from}: loaded {len(report['loaded'])} layers, {len(report['not_loaded'])} not loaded")
+        for name, reason in report["not_loaded"]:
+            log(f"  not loaded: {name}: {reason}")
+        folded = folded_batch_norms(model)
+        if folded:
+            batches = config.quant.calibration_batches
+            log(
+                f"  {len(folded)} batch norms were folded in the source: their statistics from {batches} training batches"
+            )
+            unfold_batch_norms(model, folded, _training_images(config, batches))
+
+    return initialize
+
+
+def _training_images(config: ExperimentConfig, batches: int):
+    from deeplab_tf.data.pipeline import train_dataset
+    from deeplab_tf.models import get_backbone_spec
+
+    preprocessing = get_backbone_spec(config.model.backbone.name).preprocessing
+    for batch in train_dataset(config.data, preprocessing, seed=config.train.seed).take(batches):
+        yield batch["image"]

@@ -1,0 +1,115 @@
+"""ResNet-50 v1 as the original DeepLab builds it: ``resnet_v1_50`` of research/deeplab's
+``core/resnet_v1_beta.py`` (scope ``resnet_v1_50``), layer for layer, so that weights of the
+original import (``deeplab_tf.importing``) and compute what they computed there.
+
+Unlike ``resnet50`` (keras.applications' layout, for its ImageNet weights):
+
+- root: ``conv1`` 7x7/2 with the original's fixed padding (3 before, 3 after, then VALID),
+  BN + ReLU, then ``pool1`` max-pool 3x3/2 with TF 'SAME' padding;
+- bottleneck units ``conv1`` 1x1 -> ``conv2`` 3x3 -> ``conv3`` 1x1 (BN after each, ReLU after
+  the first two), output ReLU(shortcut + conv3). A block's stride is on its LAST unit
+  (blocks 1-3), in the 3x3 ``conv2`` (fixed padding (1, 1) + VALID when strided);
+- the shortcut is a 1x1 conv + BN only where the depth changes (each block's first unit);
+  elsewhere the input itself, subsampled (1x1 max-pool) in the strided unit;
+- output stride as the original's ``stack_blocks_dense``; ``config.multi_grid`` multiplies the
+  rates of block4's three units (the original's ``unit_rate``);
+- batch-norm epsilon 1e-5 (DeepLab's ``resnet_arg_scope(batch_norm_epsilon=1e-5)``), no biases;
+- preprocessing: the original's mean subtraction (RGB 123.15, 115.90, 103.06; no scaling).
+
+Levels are the original decoder's end points, conv3 + BN of the unit before each stride (before
+the residual add and ReLU): C2 ``block1/unit_2``, C3 ``block2/unit_3``, C4 ``block3/unit_5``;
+C5 the backbone output (2048 ch). Layer ``block{b}_unit_{u}_{conv1|conv2|conv3|shortcut}`` is
+the original's ``resnet_v1_50/block{b}/unit_{u}/bottleneck_v1/{...}``, ``conv1`` its
+``resnet_v1_50/conv1``. No Keras ImageNet weights: ``weights`` is an .h5 file saved from this
+backbone; the original's weights come in by deeplab-import.
+"""
+
+from __future__ import annotations
+
+import tf_keras as keras
+
+from deeplab_tf.models.backbones.base import (
+    AtrousTracker,
+    BackboneSpec,
+    Preprocessing,
+    register_backbone,
+)
+from deeplab_tf.models.backbones.resnet import check_multi_grid
+from deeplab_tf.models.backbones.xception import fixed_padding, load_weights_file
+
+# research/deeplab feature_extractor: resnet_arg_scope(batch_norm_epsilon=1e-5).
+RESNET_BN_EPSILON = 1e-5
+# research/deeplab feature_extractor._MEAN_RGB, subtracted by _preprocess_subtract_imagenet_mean.
+DEEPLAB_MEAN_RGB = Preprocessing(mean=(123.15, 115.90, 103.06), std=(1.0, 1.0, 1.0))
+# resnet_v1_50: (units, bottleneck depth) of block1..block4.
+BLOCKS = ((3, 64), (4, 128), (6, 256), (3, 512))
+# Level -> (block, unit) whose conv3 it is (feature_extractor's decoder end points for resnet_v1_50).
+_LEVEL_UNITS = {(1, 2): "C2", (2, 3): "C3", (3, 5): "C4"}
+
+
+def _conv_bn(x, filters, kernel_size, name, bn_momentum, strides=1, rate=1, padding="same"):
+    x = keras.layers.Conv2D(
+        filters,
+        kernel_size,
+        strides=strides,
+        dilation_rate=rate,
+        padding=padding,
+        use_bias=False,
+        name=name,
+    )(x)
+    return keras.layers.BatchNormalization(epsilon=RESNET_BN_EPSILON, momentum=bn_momentum, name=f"{name}_bn")(x)
+
+
+def _bottleneck(x, depth_bottleneck, stride, rate, name, bn_momentum):
+    """The original's ``bottleneck``: returns (the unit's output, its conv3 + BN)."""
+    depth = 4 * depth_bottleneck
+    if x.shape[-1] == depth:  # resnet_utils.subsample
+        shortcut = (
+            x if stride == 1 else keras.layers.MaxPooling2D(1, strides=stride, name=f"{name}_shortcut_subsample")(x)
+        )
+    else:
+        shortcut = _conv_bn(x, depth, 1, f"{name}_shortcut", bn_momentum, strides=stride)
+    residual = _conv_bn(x, depth_bottleneck, 1, f"{name}_conv1", bn_momentum)
+    residual = keras.layers.ReLU(name=f"{name}_conv1_relu")(residual)
+    residual, padding = fixed_padding(residual, 3, stride, rate, f"{name}_conv2_pad")
+    residual = _conv_bn(residual, depth_bottleneck, 3, f"{name}_conv2", bn_momentum, stride, rate, padding)
+    residual = keras.layers.ReLU(name=f"{name}_conv2_relu")(residual)
+    conv3 = _conv_bn(residual, depth, 1, f"{name}_conv3", bn_momentum)
+    x = keras.layers.Add(name=f"{name}_add")([shortcut, conv3])
+    return keras.layers.ReLU(name=f"{name}_relu")(x), conv3
+
+
+def build_resnet50_deeplab(inputs, config, bn_momentum: float = 0.99) -> dict:
+    """resnet_v1_50 feature levels C2 (stride 4, 256 ch), C3 (8, 512), C4 (16, 1024), C5 (2048)."""
+    grid = check_multi_grid(config.multi_grid, BLOCKS[-1][0])
+    atrous = AtrousTracker(config.output_stride)
+    stride, _ = atrous(2)
+    x, padding = fixed_padding(inputs, 7, stride, 1, "conv1_pad")
+    x = _conv_bn(x, 64, 7, "conv1", bn_momentum, strides=stride, padding=padding)
+    x = keras.layers.ReLU(name="conv1_relu")(x)
+    stride, _ = atrous(2)
+    x = keras.layers.MaxPooling2D(3, strides=stride, padding="same", name="pool1")(x)
+
+    levels = {}
+    for block, (units, depth_bottleneck) in enumerate(BLOCKS, start=1):
+        last_block = block == len(BLOCKS)
+        for unit in range(1, units + 1):
+            unit_stride, rate = atrous(2 if unit == units and not last_block else 1)
+            if last_block:
+                rate *= grid[unit - 1]
+            x, conv3 = _bottleneck(x, depth_bottleneck, unit_stride, rate, f"block{block}_unit_{unit}", bn_momentum)
+            if (block, unit) in _LEVEL_UNITS:
+                levels[_LEVEL_UNITS[block, unit]] = conv3
+    levels["C5"] = x
+    return levels
+
+
+register_backbone(
+    BackboneSpec(
+        name="resnet50_deeplab",
+        build=build_resnet50_deeplab,
+        preprocessing=DEEPLAB_MEAN_RGB,
+        load_pretrained=load_weights_file,
+        widths=(1.0,),
+    )
+)
