@@ -6,13 +6,14 @@
 #
 #   bash scripts/reference_257.sh [SHARED_DIR] [WORKDIR] [--apps]
 #
-# Defaults: SHARED_DIR=../shared, WORKDIR=runs/reference_257. --apps copies the int8 QAT mask export
-# into mobile/android/app/src/main/assets and mobile/ios/DeepLabSegment/Models. QAT_STEPS=N (300);
+# Defaults: SHARED_DIR=../shared, WORKDIR=runs/reference_257. --apps puts the int8 PTQ mask export
+# into mobile/android/app/src/main/assets and mobile/ios/DeepLabSegment/Models. QAT_STEPS=N (150);
 # COMPARE=0 skips the comparison (time it on an idle machine: it measures latency).
 #
 # int8 needs real images: PTQ calibrates on CamVid street frames. QAT fine-tunes against the imported
 # model's own classes on those frames (pseudo-labels from deeplab-predict: no PASCAL images here), so
-# that the int8 model learns to reproduce the float one.
+# that the int8 model learns to reproduce the float one; at a low learning rate (1e-4), since the
+# pseudo-labels, made on letterboxed frames, are not the float model's classes on the training crops.
 set -euo pipefail
 shared=${1:-../shared}
 work=${2:-runs/reference_257}
@@ -20,7 +21,7 @@ apps=${3:-}
 reference="$shared/reference/deeplabv3_257_mv_gpu.tflite"
 camvid="$shared/datasets/camvid"
 experiment=deeplabv3_mnv2_dm05_pascal_257
-qat_steps=${QAT_STEPS:-300}
+qat_steps=${QAT_STEPS:-150}
 mkdir -p "$work"
 
 [ -f "$work/float/import.json" ] || deeplab-import --source="$reference" --experiment=$experiment --model_dir="$work/float"
@@ -48,7 +49,7 @@ print(''.join(f'{i} {n} {c[0]},{c[1]},{c[2]}\n' for i, (n, c) in enumerate(zip(v
 
 folder=(--config=data.dataset=folder --config=data.ignore_label=255 --config=data.eval_size=none)
 deeplab-train --experiment=$experiment --qat_from="$work/float" --model_dir="$work/qat" --data_dir="$work/records" \
-  "${folder[@]}" --batch_size=8 --train_steps="$qat_steps"
+  "${folder[@]}" --batch_size=8 --train_steps="$qat_steps" --learning_rate=1e-4
 
 export_one() {  # NAME MODEL_DIR QUANTIZATION OUTPUT
   [ -f "$work/export/$1.tflite" ] || deeplab-export --model_dir="$2" --output_dir="$work/export" --name="$1" \
@@ -65,10 +66,12 @@ export_one int8_qat_mask "$work/qat" int8_qat mask
   --model=int8_ptq="$work/export/int8_ptq_scores.tflite" --model=int8_ptq_mask="$work/export/int8_ptq_mask.tflite" \
   --model=int8_qat="$work/export/int8_qat_scores.tflite" --model=int8_qat_mask="$work/export/int8_qat_mask.tflite"
 
+# The apps' default model: the int8 PTQ mask file, the export closest to the original (compare.json).
 if [ "$apps" = "--apps" ]; then
   root="$(dirname "$0")/.."
-  for dir in "$root/mobile/android/app/src/main/assets" "$root/mobile/ios/DeepLabSegment/Models"; do
-    mkdir -p "$dir"
-    cp "$work/export/int8_qat_mask.tflite" "$work/export/int8_qat_mask_labels.txt" "$work/export/int8_qat_mask.json" "$dir/"
-  done
+  stem=deeplabv3_pascal_257_int8_mask
+  deeplab-export --model_dir="$work/float" --output_dir="$work/export" --name=$stem --quantization=int8_ptq \
+    --output=mask --data_dir="$work/records" --android_assets="$root/mobile/android/app/src/main/assets"
+  mkdir -p "$root/mobile/ios/DeepLabSegment/Models"
+  cp "$work/export/$stem.tflite" "$work/export/${stem}_labels.txt" "$work/export/$stem.json" "$root/mobile/ios/DeepLabSegment/Models/"
 fi

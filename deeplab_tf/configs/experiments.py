@@ -64,9 +64,10 @@ def deeplabv3_mnv2_pascal() -> ExperimentConfig:
 
 @register_experiment
 def deeplabv3_mnv2_257() -> ExperimentConfig:
-    """``deeplabv3_mnv2_pascal`` at width 0.5 and 257x257: the shape of the model
-    the official TFLite demo apps ship (deeplabv3_257_mv_gpu.tflite: MobileNetV2
-    0.5, its first conv has 16 filters).
+    """``deeplabv3_mnv2_pascal`` at width 0.5 and 257x257, this project's way: output stride
+    16, channels rounded to 8, half-pixel resizes. The model the official TFLite demo apps
+    ship (deeplabv3_257_mv_gpu.tflite) is output stride 8 with the original's rounding and
+    resizes: ``deeplabv3_mnv2_dm05_pascal_257``.
 
     deeplab-train --experiment=deeplabv3_mnv2_257 --data_dir=DIR --model_dir=DIR
     """

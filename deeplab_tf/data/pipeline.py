@@ -60,6 +60,15 @@ def _options(deterministic: bool) -> tf.data.Options:
     return options
 
 
+def training_images(data: DataConfig, preprocessing, count: int, seed: int = 0) -> list:
+    """The normalized images of the first ``count`` training batches (augmented, same every time):
+    what calibration and batch-norm statistics are measured on."""
+    if count < 1:
+        raise ValueError(f"need at least 1 training batch, got {count}")
+    dataset = train_dataset(data, preprocessing, seed=seed, deterministic=True)
+    return [batch["image"] for batch in dataset.take(count)]
+
+
 def train_dataset(
     data: DataConfig,
     preprocessing,
@@ -87,7 +96,10 @@ def train_dataset(
     dataset, batch_size = _shard(files, data.batch_size, input_context)
     dataset = dataset.shuffle(len(files), seed=seed).repeat()
     dataset = dataset.interleave(
-        tf.data.TFRecordDataset, cycle_length=min(len(files), 4), num_parallel_calls=AUTOTUNE, deterministic=deterministic
+        tf.data.TFRecordDataset,
+        cycle_length=min(len(files), 4),
+        num_parallel_calls=AUTOTUNE,
+        deterministic=deterministic,
     )
     dataset = dataset.shuffle(data.shuffle_buffer, seed=seed).enumerate().skip(start_index)
     crop = tuple(data.crop_size)

@@ -228,7 +228,10 @@ def mask_fn(model: keras.Model, argmax: str = "half") -> Callable[[tf.Tensor], t
     then handle 4x fewer values: at 512x512 they are ~7 of an int8 graph's
     ~35 ms. The CamVid v3+ model at 360x480: 98.6% of the val pixels keep
     their class, mIoU 57.26 for 57.29 (pixel accuracy 84.37% for 84.36%).
-    "full" where the final upsampling factor is odd.
+    "full" where the final upsampling factor is odd. An align-corners model
+    (one ``ResizeBilinear`` to an odd H x W): the half-size align-corners
+    resize samples exactly the even pixels of the full one, so those keep the
+    full-size argmax and each odd pixel copies its even neighbour.
     """
     body, tail = split_final_resize(model)
     inner = [_inner(layer) for layer in tail]
@@ -239,8 +242,15 @@ def mask_fn(model: keras.Model, argmax: str = "half") -> Callable[[tf.Tensor], t
         and all(f % 2 == 0 for f in inner[0].size)
         and all(isinstance(layer, keras.layers.Cropping2D) for layer in inner[1:])
     )
+    aligned = (
+        argmax == "half" and len(inner) == 1 and isinstance(inner[0], ResizeBilinear) and all(s % 2 for s in inner[0].size)
+    )
     if half:
         resize = _upsampling_like(inner[0], tuple(f // 2 for f in inner[0].size), "half")
+    elif aligned:
+        full_size = inner[0].size
+        resize = ResizeBilinear(tuple((s + 1) // 2 for s in full_size), name=f"{inner[0].name}_half")
+        half = True
 
     def mask(x: tf.Tensor) -> tf.Tensor:
         if not half:
@@ -252,6 +262,8 @@ def mask_fn(model: keras.Model, argmax: str = "half") -> Callable[[tf.Tensor], t
         ids = tf.reshape(ids, [-1, height, 1, width, 1])
         ids = tf.concat([ids, ids], axis=4)
         ids = tf.reshape(tf.concat([ids, ids], axis=2), [-1, 2 * height, 2 * width])
+        if aligned:  # 2 * ((S + 1) / 2) = S + 1: the last row and column go
+            return ids[:, : full_size[0], : full_size[1]]
         for crop in inner[1:]:  # the model's Cropping2D layers, on the ids
             (top, bottom), (left, right) = crop.cropping
             ids = ids[:, top : ids.shape[1] - bottom, left : ids.shape[2] - right]

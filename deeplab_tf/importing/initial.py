@@ -14,8 +14,11 @@ import numpy as np
 import tf_keras as keras
 
 from deeplab_tf.configs.base import ExperimentConfig
+from deeplab_tf.data.pipeline import training_images
 from deeplab_tf.importing import mapping
 from deeplab_tf.importing.sources import read_source
+from deeplab_tf.models import build_deeplab, get_backbone_spec
+from deeplab_tf.models.batch_norm import folded_batch_norms, unfold_batch_norms
 from deeplab_tf.training import checkpoints
 
 
@@ -29,7 +32,6 @@ def source_model(init_from: str, config: ExperimentConfig) -> keras.Model:
       ValueError: see ``read_source`` and ``mapping.assign``.
     """
     from deeplab_tf.evaluation.evaluator import load_trained_model
-    from deeplab_tf.models import build_deeplab
 
     if os.path.isfile(os.path.join(init_from, checkpoints.EXPERIMENT_FILE)):
         saved = checkpoints.load_experiment(init_from)
@@ -95,50 +97,6 @@ def init_from_record(init_from: str) -> dict:
     return {"init_from": os.path.abspath(init_from), **provenance(init_from, read_source(init_from))}
 
 
-def folded_batch_norms(model: keras.Model) -> list[keras.layers.BatchNormalization]:
-    """The identity batch norms that deeplab-import makes of a folded source (gamma 1, mean 0,
-    variance 1 - epsilon: ``y = x + beta``); a trained batch norm never has exactly these values."""
-    found = []
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            gamma, mean, variance = (v.numpy() for v in (layer.gamma, layer.moving_mean, layer.moving_variance))
-            if np.all(gamma == 1) and np.all(mean == 0) and np.all(variance == np.float32(1 - layer.epsilon)):
-                found.append(layer)
-    return found
-
-
-def unfold_batch_norms(model: keras.Model, layers, batches) -> None:
-    """Gives each identity batch norm ``y = x + beta`` the statistics of its input ``x`` on real
-    batches (per channel mean m, variance v) without changing what it computes: moving mean m,
-    moving variance v, gamma sqrt(v + eps), beta + m. In training mode a batch then normalizes by
-    statistics near these, so fine-tuning starts from the imported network instead of one whose
-    every layer is rescaled by its batch statistics."""
-    import tensorflow as tf
-
-    probe = keras.Model(model.inputs, [layer.input for layer in layers])
-
-    @tf.function
-    def moments(images):
-        outputs = probe(images, training=False)
-        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-        return [(tf.reduce_mean(tf.cast(x, tf.float64), [0, 1, 2]), tf.reduce_mean(tf.square(tf.cast(x, tf.float64)), [0, 1, 2]))
-                for x in outputs]  # fmt: skip
-
-    sums, count = None, 0
-    for images in batches:
-        found = [(m.numpy(), s.numpy()) for m, s in moments(images)]
-        sums = found if sums is None else [(a + m, b + s) for (a, b), (m, s) in zip(sums, found, strict=True)]
-        count += 1
-    if not count:
-        raise ValueError("unfolding batch norms needs at least one batch of images")
-    for layer, (mean_sum, square_sum) in zip(layers, sums, strict=True):
-        mean = mean_sum / count
-        variance = np.maximum(square_sum / count - mean**2, 0.0)
-        gamma = np.sqrt(variance + layer.epsilon)
-        beta = layer.beta.numpy().astype(np.float64) + mean
-        layer.set_weights([a.astype(np.float32) for a in (gamma, beta, mean, variance)])
-
-
 def initial_weights_fn(init_from: str, config: ExperimentConfig, log=print):
     """``fn(model)`` for ``trainer.train(initial_weights=...)``: loads ``init_from`` into the model
     and logs what was loaded and what was not.
@@ -162,15 +120,7 @@ def initial_weights_fn(init_from: str, config: ExperimentConfig, log=print):
             log(
                 f"  {len(folded)} batch norms were folded in the source: their statistics from {batches} training batches"
             )
-            unfold_batch_norms(model, folded, _training_images(config, batches))
+            preprocessing = get_backbone_spec(config.model.backbone.name).preprocessing
+            unfold_batch_norms(model, folded, training_images(config.data, preprocessing, batches, config.train.seed))
 
     return initialize
-
-
-def _training_images(config: ExperimentConfig, batches: int):
-    from deeplab_tf.data.pipeline import train_dataset
-    from deeplab_tf.models import get_backbone_spec
-
-    preprocessing = get_backbone_spec(config.model.backbone.name).preprocessing
-    for batch in train_dataset(config.data, preprocessing, seed=config.train.seed).take(batches):
-        yield batch["image"]

@@ -20,6 +20,7 @@ import tf_keras as keras
 
 from deeplab_tf.configs.base import ExperimentConfig, to_dict
 from deeplab_tf.models import build_deeplab, get_backbone_spec
+from deeplab_tf.models.batch_norm import folded_batch_norms, unfold_batch_norms
 from deeplab_tf.quantization.calibration import calibrate
 from deeplab_tf.quantization.qat import quantize_model
 from deeplab_tf.training import checkpoints
@@ -131,6 +132,8 @@ def build_qat_model(
     Returns:
       The model from ``quantize_model``; its activation ranges are tfmot's
       initial ones until calibrated (``calibrate_on_training_data``) or restored.
+      Batch norms of an imported .tflite (identity) first get the statistics of
+      training batches (``models.batch_norm``), or QAT would rescale every layer.
 
     Raises:
       ValueError: the checkpoint does not fit the model.
@@ -147,20 +150,22 @@ def build_qat_model(
                 f"float checkpoint {float_checkpoint_path} does not match the model of experiment "
                 f"{config.name!r}: {error}"
             ) from None
+        folded = folded_batch_norms(float_model)  # an imported .tflite's: QAT trains them
+        if folded:
+            unfold_batch_norms(float_model, folded, calibration_batches(config))
     return quantize_model(float_model, input_range(config))
 
 
 def calibration_batches(config: ExperimentConfig, count: int | None = None):
     """``count`` (default ``quant.calibration_batches``) batches of normalized
     training images, from the training pipeline (augmentation included)."""
-    from deeplab_tf.data.pipeline import train_dataset
+    from deeplab_tf.data.pipeline import training_images
 
     count = config.quant.calibration_batches if count is None else count
     if count < 1:
         raise ValueError(f"quant.calibration_batches must be at least 1, got {count}")
     preprocessing = get_backbone_spec(config.model.backbone.name).preprocessing
-    dataset = train_dataset(config.data, preprocessing, seed=config.train.seed, deterministic=True)
-    return [batch["image"] for batch in dataset.take(count)]
+    return training_images(config.data, preprocessing, count, seed=config.train.seed)
 
 
 def calibrate_on_training_data(model: keras.Model, config: ExperimentConfig) -> dict:

@@ -24,8 +24,9 @@ import tensorflow as tf
 import tf_keras as keras
 
 from deeplab_tf.configs.base import ExperimentConfig, to_dict
-from deeplab_tf.data.pipeline import list_record_files, train_dataset
+from deeplab_tf.data.pipeline import list_record_files, train_dataset, training_images
 from deeplab_tf.models import build_deeplab, get_backbone_spec
+from deeplab_tf.models.batch_norm import folded_batch_norms, unfold_batch_norms
 from deeplab_tf.training import checkpoints
 from deeplab_tf.training.schedules import WarmupPolynomialDecay
 from deeplab_tf.training.step import make_train_step
@@ -235,11 +236,17 @@ def _train(config, model_dir, strategy, deterministic, stop_at_step, qat_from, i
         latest = tf.train.latest_checkpoint(ckpt_dir)
         if latest:
             # deeplab-import writes the model alone: training starts from it at step 0
-            restored = checkpoint if checkpoints.has_training_state(latest) else tf.train.Checkpoint(model=model)
+            imported = not checkpoints.has_training_state(latest)
+            restored = tf.train.Checkpoint(model=model) if imported else checkpoint
             try:
                 restored.restore(latest).assert_existing_objects_matched()
             except (AssertionError, ValueError) as error:
                 raise ValueError(f"checkpoint {latest} does not fit this model: {error}") from None
+            folded = folded_batch_norms(model) if imported else []
+            if folded:  # an imported .tflite's, which training mode would rescale
+                preprocessing = get_backbone_spec(config.model.backbone.name).preprocessing
+                images = training_images(config.data, preprocessing, config.quant.calibration_batches, train_cfg.seed)
+                unfold_batch_norms(model, folded, images)
         elif qat_origin is not None:
             finetune.calibrate_on_training_data(model, config)
         elif initial_weights is not None:
@@ -265,7 +272,9 @@ def _train(config, model_dir, strategy, deterministic, stop_at_step, qat_from, i
         strategy=strategy,
     )
 
-    writer = tf.summary.create_file_writer(os.path.join(model_dir, "train")) if chief else tf.summary.create_noop_writer()
+    writer = (
+        tf.summary.create_file_writer(os.path.join(model_dir, "train")) if chief else tf.summary.create_noop_writer()
+    )
     eval_writer = tf.summary.create_file_writer(os.path.join(model_dir, "eval")) if chief else None
     last_stop = stop_at_step if stop_at_step is not None else train_cfg.train_steps
     best = _load_best(model_dir)
@@ -474,4 +483,3 @@ def config_for_run(config: ExperimentConfig, data_dir: str | None) -> Experiment
     if data_dir:
         config = dataclasses.replace(config, data=dataclasses.replace(config.data, data_dir=data_dir))
     return config
-

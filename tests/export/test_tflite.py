@@ -13,7 +13,7 @@ import tf_keras as keras
 from ai_edge_litert import schema_py_generated as schema
 from ai_edge_litert.interpreter import Interpreter
 
-from deeplab_tf.configs import get_experiment
+from deeplab_tf.configs import get_experiment, override
 from deeplab_tf.data.synthetic import generate
 from deeplab_tf.export.gpu_delegate import gpu_delegate_report
 from deeplab_tf.export.inspect import (
@@ -37,7 +37,7 @@ from deeplab_tf.export.tflite import (
 )
 from deeplab_tf.export.tracing import native_ops
 from deeplab_tf.models import build_deeplab, get_backbone_spec
-from deeplab_tf.models.backbones.base import Preprocessing
+from deeplab_tf.models.backbones.base import MINUS_ONE_TO_ONE, Preprocessing
 from deeplab_tf.quantization import calibrate, quantize_model
 
 V3PLUS, V3 = "deeplabv3plus_mnv2_synthetic", "deeplabv3_mnv2_pascal"
@@ -82,7 +82,10 @@ def randomize(model, seed=0):
         values = layer.get_weights()
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.set_weights(
-                [rng.uniform(0.5, 1.5, v.shape) if i in (0, 3) else rng.normal(0, 0.1, v.shape) for i, v in enumerate(values)]
+                [
+                    rng.uniform(0.5, 1.5, v.shape) if i in (0, 3) else rng.normal(0, 0.1, v.shape)
+                    for i, v in enumerate(values)
+                ]
             )
         elif values:
             depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
@@ -159,8 +162,12 @@ def calibration(name, input_dtype, size=SIZE):
 
 @functools.cache
 def exported(name, quantization, input_dtype, output, output_stride=16, size=SIZE):
-    model = qat_model(name, output_stride, size) if quantization == "int8_qat" else float_model(name, output_stride, size)
-    options = ConvertOptions(quantization, input_dtype, output, preprocessing(name), calibration(name, input_dtype, size))
+    model = (
+        qat_model(name, output_stride, size) if quantization == "int8_qat" else float_model(name, output_stride, size)
+    )
+    options = ConvertOptions(
+        quantization, input_dtype, output, preprocessing(name), calibration(name, input_dtype, size)
+    )
     return convert(model, options)
 
 
@@ -351,11 +358,16 @@ def test_uint8_scores_resize_in_uint8_exactly_as_in_int8(monkeypatch):
 
     moved = exported(V3PLUS, "int8_ptq", "uint8", "scores")
     monkeypatch.setattr(tflite, "_quantize_before_resize", lambda model: None)
-    kept = convert(float_model(V3PLUS), ConvertOptions("int8_ptq", "uint8", "scores", preprocessing(V3PLUS), calibration(V3PLUS, "uint8")))
+    kept = convert(
+        float_model(V3PLUS),
+        ConvertOptions("int8_ptq", "uint8", "scores", preprocessing(V3PLUS), calibration(V3PLUS, "uint8")),
+    )
     assert [op["op_name"] for op in ops(kept)][-4:] == ["SOFTMAX", "RESIZE_BILINEAR", "STRIDED_SLICE", "QUANTIZE"]
     assert [op["op_name"] for op in ops(moved)][-4:] == ["SOFTMAX", "QUANTIZE", "RESIZE_BILINEAR", "STRIDED_SLICE"]
     pixels = images(3, start=200)
-    np.testing.assert_array_equal(tflite_outputs(moved, V3PLUS, pixels, "uint8"), tflite_outputs(kept, V3PLUS, pixels, "uint8"))
+    np.testing.assert_array_equal(
+        tflite_outputs(moved, V3PLUS, pixels, "uint8"), tflite_outputs(kept, V3PLUS, pixels, "uint8")
+    )
 
 
 def every_pixel_value(size=SIZE):
@@ -427,8 +439,10 @@ def int8_activations(tflite_bytes, image, qat):
     (input_layer,) = [layer.name for layer in qat.layers if type(layer).__name__ == "QuantizeLayer"]
     found[input_layer] = [t for t in interpreter.get_tensor_details() if t["index"] == graph[0]["outputs"][0]][0]
     return {
-        name: ((interpreter.get_tensor(t["index"]).astype(np.float32) - t["quantization"][1]) * t["quantization"][0],
-               t["quantization"][0])
+        name: (
+            (interpreter.get_tensor(t["index"]).astype(np.float32) - t["quantization"][1]) * t["quantization"][0],
+            t["quantization"][0],
+        )
         for name, t in found.items()
     }
 
@@ -461,7 +475,11 @@ def test_int8_qat_graph_computes_the_qat_model_op_by_op(name):
         computed = {}
         for layer in qat.layers[1:]:
             sources = [src.name for src in tf.nest.flatten(layer.inbound_nodes[0].inbound_layers)]
-            inputs = [tensors[s][0] if s in tensors else computed[s] for s in sources] if sources[0] != "image" else [image[None]]
+            inputs = (
+                [tensors[s][0] if s in tensors else computed[s] for s in sources]
+                if sources[0] != "image"
+                else [image[None]]
+            )
             computed[layer.name] = layer(inputs if len(inputs) > 1 else inputs[0], training=False).numpy()
             if layer.name in tensors and has_own_range(layer) and not type(layer).__name__ == "QuantizeLayer":
                 got, step = tensors[layer.name]
@@ -563,7 +581,13 @@ def check_clean_int8_graph(tflite_bytes, model, output):
         assert names[last:] in (copy2x2, [*copy2x2, "STRIDED_SLICE"]) and names[last - 1] == "RESIZE_BILINEAR"
     after = {t for op in graph[last + 1 :] for t in op["outputs"]}
     for index, tensor in dtypes.items():
-        allowed = {"uint8"} if index in ends or index in after else {"int32"} if index in argmax or tensor["constant"] else set()
+        allowed = (
+            {"uint8"}
+            if index in ends or index in after
+            else {"int32"}
+            if index in argmax or tensor["constant"]
+            else set()
+        )
         allowed |= {"float32"} if index in floats else set()
         assert tensor["dtype"] in allowed | {"int8"}, (tensor["name"], tensor["dtype"])
     # XNNPACK runs everything in one partition but, for a mask, ARG_MAX at the end
@@ -643,3 +667,22 @@ def test_qat_wrapped_layers_are_redirected_too():
     qat = qat_model(V3PLUS)
     with native_ops(qat) as redirected:
         assert {"block_16_depthwise", "aspp_atrous18_depthwise", "aspp_pool"} <= set(redirected)
+
+
+def test_align_corners_mask_at_half_size_keeps_the_full_argmax_at_even_pixels():
+    """The original's align-corners resize (deeplab-import's experiments), at an odd size: the
+    half-size argmax is the full-size one at every even pixel, each odd pixel copies its even
+    neighbour; the float export computes the same ids; softmax before the resize for scores."""
+    config = override(get_experiment("deeplabv3_mnv2_dm05_pascal_257", smoke=True), {"model.input_size": "65,81"}).model
+    keras.utils.set_random_seed(0)
+    model = build_deeplab(config)
+    assert type(model.get_layer("logits")).__name__ == "ResizeBilinear"
+    x = tf.constant(np.random.RandomState(1).uniform(-1, 1, (2, 65, 81, 3)).astype(np.float32))
+    half, full = (mask_fn(model, argmax)(x).numpy() for argmax in ("half", "full"))
+    assert half.shape == full.shape == (2, 65, 81)
+    np.testing.assert_array_equal(half[:, ::2, ::2], full[:, ::2, ::2])
+    np.testing.assert_array_equal(half[:, 1::2, 1::2], half[:, :-1:2, :-1:2])
+    scores = probabilities_fn(model)(x).numpy()
+    assert np.abs(scores.sum(-1) - 1).max() < 1e-5
+    names = [op["op_name"] for op in ops(convert(model, ConvertOptions("none", "float32", "scores", MINUS_ONE_TO_ONE)))]
+    assert names.index("SOFTMAX") < max(i for i, op in enumerate(names) if op == "RESIZE_BILINEAR")

@@ -354,7 +354,7 @@ def test_weights_origin_follows_imports_qat_and_init_from(dm05_values, tmp_path)
 
 
 def test_folded_batch_norms_get_real_statistics_and_compute_the_same():
-    from deeplab_tf.importing.initial import folded_batch_norms, unfold_batch_norms
+    from deeplab_tf.models.batch_norm import folded_batch_norms, unfold_batch_norms
 
     overrides = {"model.input_size": "65,65", "model.aspp.dropout": 0.0}  # no dropout: training mode is deterministic
     model = build_deeplab(override(get_experiment("deeplabv3_mnv2_dm05_pascal"), overrides).model)
@@ -390,3 +390,30 @@ def test_deeplab_train_continues_an_imported_model_dir(dm05_values, records, tmp
     kernel = trained.get_layer("block_9_expand").kernel.numpy()
     assert not np.array_equal(kernel, dm05_values["MobilenetV2/expanded_conv_9/expand/weights"])
     np.testing.assert_allclose(kernel, dm05_values["MobilenetV2/expanded_conv_9/expand/weights"], atol=0.05)
+
+
+def _identity_batch_norms(model, rng):
+    """What importing a .tflite makes of every batch norm: y = x + beta."""
+    for layer in model.layers:
+        if type(layer).__name__ == "BatchNormalization":
+            ones = np.ones(layer.beta.shape, np.float32)
+            layer.set_weights([ones, rng.normal(0, 0.1, ones.shape).astype(np.float32), 0 * ones, ones - layer.epsilon])
+
+
+def test_qat_of_an_imported_tflite_starts_from_real_batch_norm_statistics(records, tmp_path):
+    from deeplab_tf.models.batch_norm import folded_batch_norms
+    from deeplab_tf.quantization.finetune import build_qat_model
+
+    config = override(
+        get_experiment("deeplabv3_mnv2_dm05_pascal"),
+        {"model.input_size": "65,65", "data.crop_size": "65,65", "data.data_dir": str(records), "data.batch_size": 2,
+         "quant.calibration_batches": 1},
+    )  # fmt: skip
+    model = build_deeplab(config.model)
+    _identity_batch_norms(model, np.random.RandomState(5))
+    assert folded_batch_norms(model)
+    checkpoint = tf.train.Checkpoint(model=model).save(str(tmp_path / "float" / "ckpt"))
+    qat = build_qat_model(config, checkpoint)
+    inner = [getattr(layer, "layer", layer) for layer in qat.layers]
+    norms = [layer for layer in inner if type(layer).__name__ == "BatchNormalization"]
+    assert norms and not any(np.all(layer.moving_mean.numpy() == 0) for layer in norms)

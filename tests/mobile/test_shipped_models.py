@@ -16,9 +16,10 @@ from deeplab_tf.export.model_card import read_model_card, validate_model_card
 MOBILE = pathlib.Path(__file__).resolve().parents[2] / "mobile"
 FOLDERS = [MOBILE / "android" / "app" / "src" / "main" / "assets", MOBILE / "ios" / "DeepLabSegment" / "Models"]
 MAX_BYTES = 1_000_000
-# Measured on the first 10 CamVid val frames, stretched to 257x257 as the apps feed them: the shipped
-# int8 mask file gives the reference .tflite's class on 98.9% to 99.8% of the pixels.
-AGREEMENT = 0.97
+# Measured on the first 10 CamVid val frames, stretched to 257x257 as the apps feed them, through the
+# contract's algorithms: the shipped int8 mask file (argmax at half size) gives the reference .tflite's
+# class on 99.49% to 99.97% of the pixels.
+AGREEMENT = 0.98
 
 sys.path.insert(0, str(MOBILE / "contract"))
 import algorithms  # noqa: E402
