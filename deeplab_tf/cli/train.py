@@ -15,8 +15,11 @@ those) at the fixed size model.input_size (= data.crop_size).
 
 Fine-tuning from trained or released weights (a new run; a classifier of another class count starts fresh):
 
-    deeplab-train --experiment=deeplabv3_mnv2_dm05_pascal --init_from=runs/imported_dm05 \
-        --config=data.dataset=camvid --config=model.num_classes=12 --model_dir=runs/camvid_ft --data_dir=...
+    deeplab-train --experiment=deeplabv3_mnv2_dm05_camvid --init_from=runs/demo_257 \
+        --model_dir=runs/camvid_ft --data_dir=runs/camvid/records
+
+(runs/demo_257 from deeplab-import; a batch norm folded in the source gets the statistics of a few
+training batches first, computing the same, so that training mode does not rescale every layer.)
 
 Any config field can be set with --config=dotted.key=value; --flagfile=FILE works.
 """
