@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import os
 
-import numpy as np
 import tf_keras as keras
 
 from deeplab_tf.configs.base import ExperimentConfig
@@ -18,6 +17,7 @@ from deeplab_tf.data.pipeline import training_images
 from deeplab_tf.importing import mapping
 from deeplab_tf.importing.sources import read_source
 from deeplab_tf.models import build_deeplab, get_backbone_spec
+from deeplab_tf.models.backbones.pretrained import copy_same_named_layers
 from deeplab_tf.models.batch_norm import folded_batch_norms, unfold_batch_norms
 from deeplab_tf.training import checkpoints
 
@@ -64,26 +64,19 @@ def source_classes(source) -> int:
 
 def transfer(model: keras.Model, source: keras.Model) -> dict:
     """Copies the weights of every layer of ``source`` into the layer of ``model`` of the same
-    name where all shapes agree.
+    name where all shapes agree (``pretrained.copy_same_named_layers``).
 
     Returns:
       ``{"loaded": [layer names], "not_loaded": [(layer name, reason)]}``.
     """
-    by_name = {layer.name: layer for layer in source.layers if layer.weights}
-    loaded, not_loaded = [], []
-    for layer in model.layers:
-        if not layer.weights:
-            continue
-        other = by_name.get(layer.name)
-        if other is None:
-            not_loaded.append((layer.name, "no layer of that name in the source"))
-            continue
-        ours, theirs = [w.shape.as_list() for w in layer.weights], [w.shape.as_list() for w in other.weights]
-        if ours != theirs:
-            not_loaded.append((layer.name, f"shapes {theirs} in the source, {ours} here: left freshly initialized"))
-            continue
-        layer.set_weights([np.asarray(w) for w in other.get_weights()])
-        loaded.append(layer.name)
+    loaded, mismatches = copy_same_named_layers(source, model)
+    as_lists = lambda shapes: [list(shape) for shape in shapes]  # noqa: E731
+    not_loaded = [
+        (name, "no layer of that name in the source")
+        if theirs is None
+        else (name, f"shapes {as_lists(theirs)} in the source, {as_lists(ours)} here: left freshly initialized")
+        for name, theirs, ours in mismatches
+    ]
     return {"loaded": loaded, "not_loaded": not_loaded}
 
 

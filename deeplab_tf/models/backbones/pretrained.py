@@ -48,6 +48,39 @@ def load_from_keras_application(
     transfer_weights(source, backbone, transform)
 
 
+def copy_same_named_layers(
+    source: keras.Model,
+    target: keras.Model,
+    transform: Callable[[str, list[np.ndarray]], list[np.ndarray]] | None = None,
+) -> tuple[list[str], list[tuple[str, list[tuple] | None, list[tuple]]]]:
+    """Copies the weights of every weighted layer of ``target`` from the same-named layer of
+    ``source`` where all shapes agree (after ``transform``).
+
+    Returns:
+      The names copied, and ``(name, source shapes or None when absent, target shapes)`` of the
+      layers left as they were.
+    """
+    by_name = {layer.name: layer for layer in source.layers}
+    copied, mismatches = [], []
+    for layer in target.layers:
+        if not layer.weights:
+            continue
+        shapes = [w.shape for w in layer.get_weights()]
+        other = by_name.get(layer.name)
+        if other is None:
+            mismatches.append((layer.name, None, shapes))
+            continue
+        values = other.get_weights()
+        if transform is not None:
+            values = transform(layer.name, values)
+        if [v.shape for v in values] != shapes:
+            mismatches.append((layer.name, [v.shape for v in values], shapes))
+            continue
+        layer.set_weights(values)
+        copied.append(layer.name)
+    return copied, mismatches
+
+
 def transfer_weights(
     source: keras.Model,
     target: keras.Model,
@@ -60,24 +93,11 @@ def transfer_weights(
       RuntimeError: a weighted layer of ``target`` missing in ``source`` or of
         another shape (all mismatches are listed).
     """
-    by_name = {layer.name: layer for layer in source.layers}
-    problems, copied = [], []
-    for layer in target.layers:
-        if not layer.weights:
-            continue
-        other = by_name.get(layer.name)
-        if other is None:
-            problems.append(f"{layer.name}: missing in source")
-            continue
-        values = other.get_weights()
-        if transform is not None:
-            values = transform(layer.name, values)
-        shapes = [w.shape for w in layer.get_weights()]
-        if [v.shape for v in values] != shapes:
-            problems.append(f"{layer.name}: shapes {[v.shape for v in values]} != {shapes}")
-            continue
-        layer.set_weights(values)
-        copied.append(layer.name)
-    if problems:
+    copied, mismatches = copy_same_named_layers(source, target, transform)
+    if mismatches:
+        problems = [
+            f"{name}: missing in source" if theirs is None else f"{name}: shapes {theirs} != {ours}"
+            for name, theirs, ours in mismatches
+        ]
         raise RuntimeError("weights do not match the backbone: " + "; ".join(problems))
     return copied
