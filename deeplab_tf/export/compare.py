@@ -109,7 +109,7 @@ def differences(new: bytes, old: bytes, tolerance: Tolerance = EXACT, limit: int
     a, b = (schema.ModelT.InitFromPackedBuf(x, 0) for x in (new, old))
     found: list[str] = []
     _compare(a, b, "model", tolerance, found)
-    constants = _constant_tensors(a)
+    constants, old_constants = _constant_tensors(a), _constant_tensors(b)
     if len(a.buffers or []) != len(b.buffers or []):
         found.append(f"model.buffers: {len(a.buffers or [])} against {len(b.buffers or [])}")
     for index, (x, y) in enumerate(zip(a.buffers or [], b.buffers or [], strict=False)):
@@ -121,7 +121,7 @@ def differences(new: bytes, old: bytes, tolerance: Tolerance = EXACT, limit: int
             found.append(f"{where}: {len(left)} bytes against {len(right)}, first difference at byte "
                          f"{first_difference(left, right)}")  # fmt: skip
             continue
-        tensor, other = constants[index], _constant_tensors(b).get(index)
+        tensor, other = constants[index], old_constants.get(index)
         if other is None:
             found.append(f"{where}: a constant of {tensor.name!r} in the first file only")
             continue
