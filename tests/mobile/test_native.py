@@ -64,7 +64,7 @@ def test_ctest_passes(build_dir):
         if "Test #" in line and ("Passed" in line or "Skipped" in line or "Failed" in line):
             name = line.split("Test #", 1)[1].split(":", 1)[1].split()[0]
             status[name] = "Passed" if "Passed" in line else ("Skipped" if "Skipped" in line else "Failed")
-    expected = {"processing", "golden_project", "golden_reference", "bad_models", "accelerators"}
+    expected = {"processing", "golden_project", "golden_reference", "bad_models", "accelerators", "app_logic"}
     assert set(status) == expected, result.stdout[-3000:]
     assert status["golden_reference"] == ("Passed" if shared else "Skipped")
     assert all(status[name] == "Passed" for name in expected - {"golden_reference"})
@@ -76,3 +76,7 @@ def test_ctest_passes(build_dir):
     # The runner's library folder reached LiteRT: its log names the GPU libraries it tried there.
     assert "Attempting to load GPU accelerator(" in result.stdout
     assert "/no_gpu_library_here/libLiteRt" in result.stdout, result.stdout[-3000:]
+    # Camera frames upright before inference give the golden input at every rotation, back and front;
+    # the GPU's failure left a CPU segmenter and said so.
+    assert "rotation: 8 of 8 sensor frames (4 angles x back/front) give the golden input" in result.stdout
+    assert "fallback: GPU unavailable (LiteRT has no GPU accelerator here" in result.stdout

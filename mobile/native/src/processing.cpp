@@ -276,4 +276,56 @@ std::vector<ClassCount> classes_present(const Mask& mask) {
   return present;
 }
 
+Image upright(const ImageView& frame, int rotation_degrees, bool mirrored, std::optional<Crop> crop) {
+  if (rotation_degrees != 0 && rotation_degrees != 90 && rotation_degrees != 180 && rotation_degrees != 270)
+    throw Error("rotation must be 0, 90, 180 or 270 degrees, got " + std::to_string(rotation_degrees));
+  if (frame.height <= 0 || frame.width <= 0 || (frame.channels != 3 && frame.channels != 4) || !frame.data)
+    throw Error("the frame must be RGB or RGBA with a positive size");
+  const Crop c = crop.value_or(Crop{0, 0, frame.width, frame.height});
+  if (c.width <= 0 || c.height <= 0 || c.left < 0 || c.top < 0 || c.left + c.width > frame.width ||
+      c.top + c.height > frame.height)
+    throw Error("crop " + std::to_string(c.left) + "," + std::to_string(c.top) + " " + std::to_string(c.width) + "x" +
+                std::to_string(c.height) + " is not inside the " + std::to_string(frame.width) + "x" +
+                std::to_string(frame.height) + " frame");
+  const int turns = rotation_degrees / 90, w = c.width, h = c.height, ch = frame.channels;
+  Image out;
+  out.width = turns % 2 == 0 ? w : h;
+  out.height = turns % 2 == 0 ? h : w;
+  out.channels = ch;
+  out.data.resize(static_cast<size_t>(out.width) * out.height * ch);
+  uint8_t* o = out.data.data();
+  for (int y = 0; y < out.height; ++y) {
+    for (int xo = 0; xo < out.width; ++xo, o += ch) {
+      const int x = mirrored ? out.width - 1 - xo : xo;
+      int sx = x, sy = y;  // the source pixel of the crop that a clockwise turn puts at (x, y)
+      if (turns == 1) sx = y, sy = h - 1 - x;
+      if (turns == 2) sx = w - 1 - x, sy = h - 1 - y;
+      if (turns == 3) sx = w - 1 - y, sy = x;
+      const size_t from = (static_cast<size_t>(c.top + sy) * frame.width + c.left + sx) * ch;
+      std::memcpy(o, frame.data + from, ch);
+    }
+  }
+  return out;
+}
+
+bool same_model(const ModelCard& a, const ModelCard& b) {
+  if (a.model_file != b.model_file || a.classes.size() != b.classes.size()) return false;
+  for (size_t k = 0; k < a.classes.size(); ++k) {
+    const ClassInfo &x = a.classes[k], &y = b.classes[k];
+    if (x.name != y.name || !std::equal(x.color, x.color + 3, y.color)) return false;
+  }
+  return true;
+}
+
+Recoloured recolour(const LabelledMask& shown, const ModelCard& card, int opacity) {
+  Recoloured result;
+  if (!same_model(shown.card, card)) {
+    result.refused = "the mask on screen was made by " + shown.card.name + " (" + shown.card.model_file + "), not by " +
+                     card.name + " (" + card.model_file + "): run the model again";
+    return result;
+  }
+  result.rgba = overlay(shown.image.view(), shown.mask, shown.card.classes, opacity);
+  return result;
+}
+
 }  // namespace segcore

@@ -311,4 +311,21 @@ Segmentation Segmenter::segment(const ImageView& image, Resize resize, int opaci
   return result;
 }
 
+OpenedSegmenter open_segmenter(const std::string& card_path, Accelerator requested, std::optional<int> cpu_threads,
+                               const std::string& library_dir) {
+  OpenedSegmenter opened;
+  if (requested == Accelerator::kGpu) {
+    try {
+      opened.segmenter = std::make_unique<Segmenter>(card_path, "", Accelerator::kGpu, std::nullopt, library_dir);
+      opened.accelerator = Accelerator::kGpu;
+      return opened;
+    } catch (const Error& e) {
+      opened.notice = std::string("GPU unavailable (") + e.what() + "): running on the CPU";
+    }
+  }
+  opened.segmenter = std::make_unique<Segmenter>(card_path, "", Accelerator::kCpu, cpu_threads, library_dir);
+  opened.accelerator = Accelerator::kCpu;
+  return opened;
+}
+
 }  // namespace segcore

@@ -1,5 +1,6 @@
 // Models and cards outside the contract get a segcore::Error naming the problem, never a crash
 // or a mask (mobile/contract/README.md "Bad models").
+#include "segcore/json.h"
 #include "segcore/runner.h"
 #include "testing.h"
 
@@ -11,10 +12,27 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string contract = argv[1];
-  CHECK_THROWS(Runner::open(contract + "/bad/two_outputs.tflite"), "1 input(s) and 2 output(s)");
-  CHECK_THROWS(Runner::open(contract + "/bad/five_d.tflite"), "rank 5 [1, 8, 8, 3, 1]");
-  CHECK_THROWS(Runner::open(contract + "/bad/int16_output.tflite"), "dtype int16");
-  CHECK_THROWS(Runner::open(contract + "/bad/missing.tflite"), "does not exist");
+  // The contract's bad models and mismatched cards, with its messages (also Android's segcore ModelFile).
+  const Json index = Json::parse(testing::read_text(contract + "/bad_models.json"));
+  const Json& models = index.at("models", "bad_models");
+  for (size_t i = 0; i < models.size("models"); ++i) {
+    const Json& bad = models.at(i, "models");
+    CHECK_THROWS(Runner::open(contract + "/" + bad.at("file", "models").string("file")),
+                 bad.at("message", "models").string("message"));
+  }
+  for (const char* list : {"cards", "good"}) {
+    const Json& pairs = index.at(list, "bad_models");
+    for (size_t i = 0; i < pairs.size(list); ++i) {
+      const Json& pair = pairs.at(i, list);
+      std::unique_ptr<Runner> model = Runner::open(contract + "/" + pair.at("model", list).string("model"));
+      const ModelCard card = read_model_card(contract + "/" + pair.at("card", list).string("card"));
+      if (pair.has("message")) {
+        CHECK_THROWS(model->check_card(card), pair.at("message", list).string("message"));
+      } else {
+        model->check_card(card);
+      }
+    }
+  }
   CHECK_THROWS(Runner::open(contract + "/models/smoke_float.json"), "loading");  // not a flatbuffer
 
   // A card that describes another model.

@@ -77,6 +77,19 @@ class Segmenter {
   std::unique_ptr<Runner> runner_;
 };
 
+// A segmenter and where it runs; `notice` is what the app shows when it fell back to the CPU.
+struct OpenedSegmenter {
+  std::unique_ptr<Segmenter> segmenter;
+  Accelerator accelerator = Accelerator::kCpu;
+  std::string notice;
+};
+
+// A Segmenter on `requested`; when the GPU fails (no accelerator library, no usable GPU, a model it
+// cannot run), on the CPU with cpu_threads, with a notice saying so. Throws the CPU's Error when
+// the CPU fails too (a model or card outside the contract fails on both).
+OpenedSegmenter open_segmenter(const std::string& card_path, Accelerator requested,
+                               std::optional<int> cpu_threads = std::nullopt, const std::string& library_dir = "");
+
 }  // namespace segcore
 
 #endif  // SEGCORE_RUNNER_H_

@@ -119,6 +119,42 @@ struct ClassCount {
 };
 std::vector<ClassCount> classes_present(const Mask& mask);
 
+// ---- what the apps decide (mobile/README.md, "Where the apps decide") ----------------------
+
+struct Image {  // an owned ImageView
+  int height = 0, width = 0, channels = 0;
+  std::vector<uint8_t> data;
+  ImageView view() const { return {data.data(), height, width, channels}; }
+};
+
+struct Crop {  // sensor pixels: columns [left, left + width), rows [top, top + height)
+  int left = 0, top = 0, width = 0, height = 0;
+};
+
+// A camera frame upright before inference: cropped to `crop` (none: whole frame), turned clockwise by
+// rotation_degrees (0, 90, 180, 270) and, for a front camera (`mirrored`), flipped left to right.
+// RGB or RGBA kept. Bit for bit what Android's segcore Orientation.upright gives.
+Image upright(const ImageView& frame, int rotation_degrees, bool mirrored, std::optional<Crop> crop = std::nullopt);
+
+// Whether two cards describe the same model (file and classes): only then do mask ids mean the same.
+bool same_model(const ModelCard& a, const ModelCard& b);
+
+// A mask kept with the model that made it and the image it was made for.
+struct LabelledMask {
+  ModelCard card;
+  Image image;
+  Mask mask;  // at image size
+};
+
+// A redraw: the RGBA overlay, or (empty rgba) why it was refused.
+struct Recoloured {
+  std::vector<uint8_t> rgba;
+  std::string refused;
+};
+// The overlay of `shown` at `opacity` with `card`'s colours; refused (not thrown) when `card` is not
+// the model that made the mask, as after a model switch.
+Recoloured recolour(const LabelledMask& shown, const ModelCard& card, int opacity);
+
 }  // namespace segcore
 
 #endif  // SEGCORE_SEGCORE_H_

@@ -1,0 +1,105 @@
+package com.deeplabtf.segcore
+
+/**
+ * A mask kept with the model that made it ([card]) and the upright image it was made for, so that a
+ * redraw after a model switch can never colour one model's class ids with another model's classes.
+ */
+class LabelledMask(val card: ModelCard, val image: PixelImage, val mask: Mask, val present: List<ClassCount>) {
+    init {
+        if (mask.width != image.width || mask.height != image.height) {
+            throw ContractException("mask is ${mask.width}x${mask.height} but the image is ${image.width}x${image.height}")
+        }
+    }
+
+    /**
+     * The overlay at [opacity] with [card]'s colours, or [Overlay.Refused] when [card] is not the model that
+     * made this mask (the caller should run the new model instead). Never throws for a model switch.
+     */
+    fun recolour(card: ModelCard, opacity: Int): Overlay {
+        if (!sameModel(card, this.card)) {
+            return Overlay.Refused("the mask on screen was made by ${this.card.name} (${this.card.modelFile}), not by ${card.name} (${card.modelFile}): run the model again")
+        }
+        return Overlay.Drawn(Postprocess.overlay(image, mask, this.card.classes, opacity))
+    }
+
+    companion object {
+        /** The same model file described by the same classes (names and colours): its class ids mean the same. */
+        fun sameModel(a: ModelCard, b: ModelCard): Boolean =
+            a === b || (a.modelFile == b.modelFile && a.numClasses == b.numClasses &&
+                a.classes.indices.all { k ->
+                    val x = a.classes[k]
+                    val y = b.classes[k]
+                    x.name == y.name && x.red == y.red && x.green == y.green && x.blue == y.blue
+                })
+    }
+}
+
+/** A redraw's outcome: the RGBA overlay at image size, or why there is none. */
+sealed class Overlay {
+    class Drawn(val rgba: ByteArray) : Overlay()
+
+    class Refused(val reason: String) : Overlay()
+}
+
+/** Where a model runs. */
+enum class Accelerator(val label: String) { CPU("CPU"), GPU("GPU") }
+
+/** What the screen's controls choose; [modelFile] identifies the selected model (null: none usable). */
+data class Settings(
+    val modelFile: String?,
+    val letterbox: Boolean,
+    val accelerator: Accelerator,
+    val threads: Int,
+    val opacity: Int
+)
+
+/** What a change of [Settings] requires: compile another segmenter, run the model again on the still image, or only redraw. */
+class Redo(val recompile: Boolean, val rerun: Boolean, val redraw: Boolean) {
+    override fun toString(): String = "Redo(recompile=$recompile, rerun=$rerun, redraw=$redraw)"
+
+    companion object {
+        /**
+         * From [before] to [after] with [still] = a gallery image on screen (camera frames rerun by themselves).
+         * Model, accelerator or thread count: recompile; those or letterbox, with a still image: rerun it, so
+         * overlay, legend and timings are never stale; only opacity: redraw the mask already there.
+         */
+        fun of(before: Settings, after: Settings, still: Boolean): Redo {
+            val recompile = before.modelFile != after.modelFile || before.accelerator != after.accelerator ||
+                (after.accelerator == Accelerator.CPU && before.threads != after.threads)
+            val rerun = still && after.modelFile != null && (recompile || before.letterbox != after.letterbox)
+            val redraw = !rerun && still && before.opacity != after.opacity
+            return Redo(recompile, rerun, redraw)
+        }
+    }
+}
+
+/** A compiled segmenter, the accelerator it runs on, and what the screen must say about it (a fallback). */
+class Compiled<T>(val segmenter: T, val accelerator: Accelerator, val notice: String?)
+
+/** Thrown when no accelerator could compile the model; the message says what each one answered. */
+class CompileException(message: String, cause: Throwable?) : Exception(message, cause)
+
+object AcceleratorFallback {
+    /**
+     * [compile] on [requested]; when the GPU fails (no delegate, unsupported ops, driver error), on the CPU,
+     * with a notice for the screen. A model or card outside the contract ([ContractException]) fails on every
+     * accelerator alike, so it is not retried. Throws [CompileException] when nothing compiled.
+     */
+    fun <T> compile(requested: Accelerator, modelFile: String, compile: (Accelerator) -> T): Compiled<T> {
+        val first = try {
+            return Compiled(compile(requested), requested, null)
+        } catch (e: ContractException) {
+            throw CompileException("$modelFile: ${e.message}", e)
+        } catch (e: Exception) {
+            e
+        }
+        if (requested == Accelerator.CPU) throw CompileException("CPU: cannot compile $modelFile: ${reason(first)}", first)
+        return try {
+            Compiled(compile(Accelerator.CPU), Accelerator.CPU, "GPU unavailable (${reason(first)}): running on the CPU")
+        } catch (e: Exception) {
+            throw CompileException("cannot compile $modelFile: GPU: ${reason(first)}; CPU: ${reason(e)}", e)
+        }
+    }
+
+    private fun reason(e: Exception): String = e.message ?: e.javaClass.simpleName
+}

@@ -1,0 +1,218 @@
+package com.deeplabtf.segcore
+
+import org.junit.Assert.assertArrayEquals
+import org.junit.Assert.assertEquals
+import org.junit.Assert.assertFalse
+import org.junit.Assert.assertNotEquals
+import org.junit.Assert.assertNull
+import org.junit.Assert.assertTrue
+import org.junit.Assert.fail
+import org.junit.Test
+
+/** The decisions the apps take (rotation, model checks, mask-to-model pairing, redo, GPU fallback), here where they run. */
+class AppLogicTest {
+    /** A w x h RGB image whose pixel (x, y) is (x, y, 7). */
+    private fun coordinates(w: Int, h: Int): PixelImage {
+        val data = ByteArray(w * h * 3)
+        for (y in 0 until h) for (x in 0 until w) {
+            data[(y * w + x) * 3] = x.toByte()
+            data[(y * w + x) * 3 + 1] = y.toByte()
+            data[(y * w + x) * 3 + 2] = 7
+        }
+        return PixelImage(w, h, 3, data)
+    }
+
+    /** The source (x, y) at each output pixel, row by row. */
+    private fun sources(image: PixelImage): List<Pair<Int, Int>> =
+        (0 until image.height).flatMap { y -> (0 until image.width).map { x -> Pair(image.get(x, y, 0), image.get(x, y, 1)) } }
+
+    @Test
+    fun uprightRotatesClockwiseThenMirrors() {
+        // A 3x2 frame: row 0 = a b c, row 1 = d e f, (x, y) below.
+        val frame = coordinates(3, 2)
+        val p = { x: Int, y: Int -> Pair(x, y) }
+        // Clockwise 90: the left column, bottom to top, becomes the top row.
+        val expected = mapOf(
+            Pair(0, false) to listOf(p(0, 0), p(1, 0), p(2, 0), p(0, 1), p(1, 1), p(2, 1)),
+            Pair(90, false) to listOf(p(0, 1), p(0, 0), p(1, 1), p(1, 0), p(2, 1), p(2, 0)),
+            Pair(180, false) to listOf(p(2, 1), p(1, 1), p(0, 1), p(2, 0), p(1, 0), p(0, 0)),
+            Pair(270, false) to listOf(p(2, 0), p(2, 1), p(1, 0), p(1, 1), p(0, 0), p(0, 1)),
+            Pair(0, true) to listOf(p(2, 0), p(1, 0), p(0, 0), p(2, 1), p(1, 1), p(0, 1)),
+            Pair(90, true) to listOf(p(0, 0), p(0, 1), p(1, 0), p(1, 1), p(2, 0), p(2, 1)),
+            Pair(180, true) to listOf(p(0, 1), p(1, 1), p(2, 1), p(0, 0), p(1, 0), p(2, 0)),
+            Pair(270, true) to listOf(p(2, 1), p(2, 0), p(1, 1), p(1, 0), p(0, 1), p(0, 0))
+        )
+        for ((key, pixels) in expected) {
+            val (degrees, mirrored) = key
+            val up = Orientation.upright(frame, degrees, mirrored)
+            val (w, h) = if (degrees % 180 == 0) Pair(3, 2) else Pair(2, 3)
+            assertEquals("$degrees mirrored=$mirrored width", w, up.width)
+            assertEquals("$degrees mirrored=$mirrored height", h, up.height)
+            assertEquals("$degrees mirrored=$mirrored", pixels, sources(up))
+        }
+    }
+
+    @Test
+    fun uprightKeepsRgbaRowStrideAndCrop() {
+        // 4x3 RGBA frame with 4 bytes of row padding; crop columns 1..3, rows 1..2, then 90 degrees.
+        val stride = 4 * 4 + 4
+        val data = ByteArray(stride * 3)
+        for (y in 0 until 3) for (x in 0 until 4) {
+            val o = y * stride + x * 4
+            data[o] = x.toByte(); data[o + 1] = y.toByte(); data[o + 2] = 9; data[o + 3] = 200.toByte()
+        }
+        val frame = PixelImage(4, 3, 4, data, stride)
+        val up = Orientation.upright(frame, 90, false, CropRect(1, 1, 3, 2))
+        assertEquals(4, up.channels)
+        assertEquals(2, up.width)
+        assertEquals(3, up.height)
+        assertEquals(listOf(Pair(1, 2), Pair(1, 1), Pair(2, 2), Pair(2, 1), Pair(3, 2), Pair(3, 1)), sources(up))
+        assertEquals(200, up.get(0, 0, 3))
+        expectContractError("rotation must be 0, 90, 180 or 270") { Orientation.upright(frame, 45, false) }
+        expectContractError("is not inside the 4x3 frame") { Orientation.upright(frame, 0, false, CropRect(2, 0, 3, 3)) }
+    }
+
+    /**
+     * The golden scene seen by a sensor at each of the 4 rotations, back and front (mirrored) camera:
+     * turned upright before preprocessing, the input tensor is the golden one byte for byte, so the
+     * mask is the one Python gives. Without the turn (the old Android path) it is not.
+     */
+    @Test
+    fun sensorFramesTurnedUprightGiveTheGoldenInput() {
+        val case = JsonObject.parse(GoldenTest.contractFile("cases/int8_rgba_letterbox/case.json").readText())
+        val card = ModelCard.parse(GoldenTest.contractFile(case.string("card")).readText())
+        val png = GoldenTest.readPng(GoldenTest.contractFile(case.obj("image").string("file")), 4)
+        val scene = PixelImage(png.width, png.height, 4, png.data)
+        val golden = GoldenTest.contractFile(case.obj("input").string("file")).readBytes()
+        val mode = ResizeMode.of(case.obj("preprocess").string("resize"))
+        for (degrees in intArrayOf(0, 90, 180, 270)) for (mirrored in booleanArrayOf(false, true)) {
+            // What the sensor delivers: the scene mirrored (front camera), then turned back counter-clockwise.
+            val sensor = Orientation.upright(Orientation.upright(scene, 0, mirrored), (360 - degrees) % 360, false)
+            val input = Preprocess.run(Orientation.upright(sensor, degrees, mirrored), card.input, mode).bytes!!
+            assertEquals("$degrees mirrored=$mirrored: first differing input byte", -1, firstDifference(golden, input))
+            if (degrees != 0) {
+                val sideways = Preprocess.run(sensor, card.input, mode).bytes!!
+                assertNotEquals("$degrees: the sensor frame as it is differs", -1, firstDifference(golden, sideways))
+            }
+        }
+        println("rotation: 4 angles x back/front camera give the golden input tensor")
+    }
+
+    private fun firstDifference(a: ByteArray, b: ByteArray): Int {
+        if (a.size != b.size) return minOf(a.size, b.size)
+        for (i in a.indices) if (a[i] != b[i]) return i
+        return -1
+    }
+
+    @Test
+    fun contractBadModelsAreRefusedWithItsMessages() {
+        val index = JsonObject.parse(GoldenTest.contractFile("bad_models.json").readText())
+        for (bad in index.objects("models")) {
+            expectContractError(bad.string("message")) { ModelFile.read(GoldenTest.contractFile(bad.string("file"))).checkContract() }
+        }
+        for (pair in index.objects("cards")) {
+            val card = ModelCard.parse(GoldenTest.contractFile(pair.string("card")).readText())
+            expectContractError(pair.string("message")) { ModelFile.read(GoldenTest.contractFile(pair.string("model"))).checkCard(card) }
+        }
+        for (pair in index.objects("good")) {
+            val card = ModelCard.parse(GoldenTest.contractFile(pair.string("card")).readText())
+            val model = ModelFile.read(GoldenTest.contractFile(pair.string("model")))
+            model.checkCard(card)
+            assertArrayEquals(card.output.shape, model.outputs[0].shape)
+            assertEquals(card.output.dtype, model.outputs[0].dtype)
+            assertEquals(card.input.dtype, model.inputs[0].dtype)
+            assertEquals(card.output.quantization?.scale, model.outputs[0].quantization?.scale)
+            assertEquals(card.output.quantization?.zeroPoint, model.outputs[0].quantization?.zeroPoint)
+        }
+        // A card consistent in itself that lists one class fewer than the model scores.
+        val json = GoldenTest.contractFile("models/smoke_float.json").readText()
+        val full = ModelCard.parse(json)
+        val fewer = ModelCard(full.name, full.version, full.description, full.modelFile, full.labelsFile, full.input,
+            OutputSpec.validated(OutputKind.SCORES, DType.FLOAT32, intArrayOf(1, 65, 81, 5), null, 5), full.classes.dropLast(1), null)
+        expectContractError("output shape: card [1, 65, 81, 5], model [1, 65, 81, 6]; the model scores 6 classes, the card lists 5;") {
+            ModelFile.read(GoldenTest.contractFile("models/smoke_float.tflite")).checkCard(fewer)
+        }
+        expectContractError("is not a .tflite model") { ModelFile.read("card.json", json.toByteArray()) }
+        expectContractError("is not a valid .tflite flatbuffer") {
+            val head = GoldenTest.contractFile("models/smoke_int8.tflite").readBytes().copyOf(64)
+            ModelFile.read("truncated.tflite", head).checkContract()
+        }
+    }
+
+    private fun card(name: String) = ModelCard.parse(GoldenTest.contractFile("models/$name.json").readText())
+
+    @Test
+    fun aMaskStaysWithItsModelAndAnotherCardIsRefused() {
+        val mask6 = Mask(3, 2, intArrayOf(0, 5, 5, 1, 2, 3))
+        val image = coordinates(3, 2)
+        val float = card("smoke_float")
+        val shown = LabelledMask(float, image, mask6, Postprocess.classesPresent(mask6, 6))
+        // The same model (its card parsed again): the overlay of the contract.
+        val drawn = shown.recolour(card("smoke_float"), 100)
+        assertTrue(drawn is Overlay.Drawn)
+        assertArrayEquals(Postprocess.overlay(image, mask6, float.classes, 100), (drawn as Overlay.Drawn).rgba)
+        // After a switch to another model: refused with a reason, not thrown (even where ids fit).
+        val refused = shown.recolour(card("tiny_int8_mask"), 100)
+        assertTrue(refused is Overlay.Refused)
+        assertTrue((refused as Overlay.Refused).reason, refused.reason.contains("made by"))
+        assertTrue(refused.reason, refused.reason.contains("tiny_int8_mask.tflite"))
+        expectContractError("mask is 3x2 but the image is 2x3") { LabelledMask(float, coordinates(2, 3), mask6, emptyList()) }
+    }
+
+    @Test
+    fun changesRerunTheStillImageAndOpacityOnlyRedraws() {
+        val base = Settings("a.tflite", false, Accelerator.CPU, 4, 128)
+        fun redo(after: Settings, still: Boolean = true) = Redo.of(base, after, still).toString()
+        assertEquals("Redo(recompile=true, rerun=true, redraw=false)", redo(base.copy(modelFile = "b.tflite")))
+        assertEquals("Redo(recompile=true, rerun=true, redraw=false)", redo(base.copy(accelerator = Accelerator.GPU)))
+        assertEquals("Redo(recompile=true, rerun=true, redraw=false)", redo(base.copy(threads = 2)))
+        assertEquals("Redo(recompile=false, rerun=true, redraw=false)", redo(base.copy(letterbox = true)))
+        assertEquals("Redo(recompile=false, rerun=false, redraw=true)", redo(base.copy(opacity = 10)))
+        assertEquals("Redo(recompile=false, rerun=false, redraw=false)", redo(base))
+        // Camera mode: the next frame reruns by itself.
+        assertEquals("Redo(recompile=true, rerun=false, redraw=false)", redo(base.copy(modelFile = "b.tflite"), still = false))
+        // The GPU ignores the thread count; no model: nothing to rerun.
+        val gpu = base.copy(accelerator = Accelerator.GPU)
+        assertFalse(Redo.of(gpu, gpu.copy(threads = 2), true).recompile)
+        assertFalse(Redo.of(base, base.copy(modelFile = null), true).rerun)
+    }
+
+    @Test
+    fun aFailingGpuFallsBackToTheCpuAndSaysSo() {
+        val tried = ArrayList<Accelerator>()
+        val fallback = AcceleratorFallback.compile(Accelerator.GPU, "m.tflite") {
+            tried.add(it)
+            if (it == Accelerator.GPU) throw IllegalStateException("no OpenCL") else "cpu segmenter"
+        }
+        assertEquals(listOf(Accelerator.GPU, Accelerator.CPU), tried)
+        assertEquals("cpu segmenter", fallback.segmenter)
+        assertEquals(Accelerator.CPU, fallback.accelerator)
+        assertEquals("GPU unavailable (no OpenCL): running on the CPU", fallback.notice)
+
+        val gpu = AcceleratorFallback.compile(Accelerator.GPU, "m.tflite") { "on $it" }
+        assertEquals("on GPU", gpu.segmenter)
+        assertNull(gpu.notice)
+
+        // A model outside the contract fails everywhere alike: not retried on the CPU.
+        tried.clear()
+        try {
+            AcceleratorFallback.compile(Accelerator.GPU, "m.tflite") { tried.add(it); throw ContractException("has dtype int16") }
+            fail("expected a CompileException")
+        } catch (e: CompileException) {
+            assertEquals("m.tflite: has dtype int16", e.message)
+        }
+        assertEquals(listOf(Accelerator.GPU), tried)
+        try {
+            AcceleratorFallback.compile<String>(Accelerator.GPU, "m.tflite") { throw IllegalStateException("$it broken") }
+            fail("expected a CompileException")
+        } catch (e: CompileException) {
+            assertEquals("cannot compile m.tflite: GPU: GPU broken; CPU: CPU broken", e.message)
+        }
+        try {
+            AcceleratorFallback.compile<String>(Accelerator.CPU, "m.tflite") { throw IllegalStateException("out of memory") }
+            fail("expected a CompileException")
+        } catch (e: CompileException) {
+            assertEquals("CPU: cannot compile m.tflite: out of memory", e.message)
+        }
+    }
+}
