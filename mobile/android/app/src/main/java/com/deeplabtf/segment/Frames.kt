@@ -4,54 +4,64 @@ import android.content.Context
 import android.graphics.Bitmap
 import android.graphics.BitmapFactory
 import android.graphics.ImageDecoder
-import android.graphics.Matrix
+import android.media.ExifInterface
 import android.net.Uri
 import android.os.Build
 import androidx.camera.core.ImageProxy
+import com.deeplabtf.segcore.CropRect
+import com.deeplabtf.segcore.Orientation
 import com.deeplabtf.segcore.PixelImage
 import java.nio.ByteBuffer
 
-/** Conversions between Android images and segcore's [PixelImage] (RGBA bytes, no copies of pixels beyond one). */
+/** Conversions between Android images and segcore's [PixelImage]; every turn and flip is segcore's (tested there). */
 object Frames {
-    /** An ARGB_8888 bitmap's pixels: Android stores them as R, G, B, A bytes. */
+    /** A bitmap's pixels, not premultiplied (`getPixels` gives straight ARGB even for a premultiplied bitmap). */
     fun fromBitmap(bitmap: Bitmap): PixelImage {
-        val argb = if (bitmap.config == Bitmap.Config.ARGB_8888) bitmap else bitmap.copy(Bitmap.Config.ARGB_8888, false)
-        val buffer = ByteBuffer.allocate(argb.rowBytes * argb.height)
-        argb.copyPixelsToBuffer(buffer)
-        return PixelImage(argb.width, argb.height, 4, buffer.array(), argb.rowBytes)
+        val argb = IntArray(bitmap.width * bitmap.height)
+        bitmap.getPixels(argb, 0, bitmap.width, 0, 0, bitmap.width, bitmap.height)
+        return PixelImage.fromArgb(bitmap.width, bitmap.height, argb)
     }
 
-    /** A CameraX frame in OUTPUT_IMAGE_FORMAT_RGBA_8888: one plane, 4 bytes per pixel, rows of rowStride bytes. */
-    fun fromImageProxy(frame: ImageProxy): PixelImage {
+    /**
+     * A CameraX frame (OUTPUT_IMAGE_FORMAT_RGBA_8888) upright, as the user sees the scene: its `cropRect`
+     * kept, turned by its `rotationDegrees` and, from the front camera ([mirrored]), flipped like its preview.
+     * The model sees this image, so the mask needs no rotation afterwards.
+     */
+    fun uprightFrame(frame: ImageProxy, mirrored: Boolean): PixelImage {
         val plane = frame.planes[0]
         val buffer = plane.buffer.duplicate()
         buffer.rewind()
         val bytes = ByteArray(buffer.remaining())
         buffer.get(bytes)
-        return PixelImage(frame.width, frame.height, 4, bytes, plane.rowStride)
+        val sensor = PixelImage(frame.width, frame.height, 4, bytes, plane.rowStride)
+        val crop = frame.cropRect
+        return Orientation.upright(sensor, frame.imageInfo.rotationDegrees, mirrored, CropRect(crop.left, crop.top, crop.width(), crop.height()))
     }
 
-    /** RGBA bytes (segcore's overlay) to a bitmap, rotated clockwise by [rotationDegrees] for display. */
-    fun toBitmap(width: Int, height: Int, rgba: ByteArray, rotationDegrees: Int = 0): Bitmap {
+    /** RGBA bytes (segcore's overlay, already upright) to a bitmap. */
+    fun toBitmap(width: Int, height: Int, rgba: ByteArray): Bitmap {
         val bitmap = Bitmap.createBitmap(width, height, Bitmap.Config.ARGB_8888)
         bitmap.copyPixelsFromBuffer(ByteBuffer.wrap(rgba))
-        if (rotationDegrees % 360 == 0) return bitmap
-        val matrix = Matrix().apply { postRotate(rotationDegrees.toFloat()) }
-        return Bitmap.createBitmap(bitmap, 0, 0, width, height, matrix, true)
+        return bitmap
     }
 
-    /** A gallery image, upright (EXIF applied on API 28+), its longer side at most [maxSide] pixels. */
-    fun decode(context: Context, uri: Uri, maxSide: Int = 1280): Bitmap {
+    /**
+     * A gallery image upright (EXIF applied on every API level), its longer side at most about [maxSide]
+     * pixels, alpha not premultiplied. Throws IOException or IllegalArgumentException when it cannot be read.
+     */
+    fun decode(context: Context, uri: Uri, maxSide: Int = 1280): PixelImage {
         if (Build.VERSION.SDK_INT >= Build.VERSION_CODES.P) {
             val source = ImageDecoder.createSource(context.contentResolver, uri)
-            return ImageDecoder.decodeBitmap(source) { decoder, info, _ ->
+            // ImageDecoder applies the EXIF orientation itself.
+            return fromBitmap(ImageDecoder.decodeBitmap(source) { decoder, info, _ ->
                 decoder.allocator = ImageDecoder.ALLOCATOR_SOFTWARE
+                decoder.isUnpremultipliedRequired = true
                 val side = maxOf(info.size.width, info.size.height)
                 if (side > maxSide) {
                     val scale = maxSide.toFloat() / side
                     decoder.setTargetSize((info.size.width * scale).toInt().coerceAtLeast(1), (info.size.height * scale).toInt().coerceAtLeast(1))
                 }
-            }
+            })
         }
         val bounds = BitmapFactory.Options().apply { inJustDecodeBounds = true }
         context.contentResolver.openInputStream(uri).use { BitmapFactory.decodeStream(it, null, bounds) }
@@ -60,8 +70,15 @@ object Frames {
         val options = BitmapFactory.Options().apply {
             inSampleSize = sample
             inPreferredConfig = Bitmap.Config.ARGB_8888
+            inPremultiplied = false
         }
-        return context.contentResolver.openInputStream(uri).use { BitmapFactory.decodeStream(it, null, options) }
+        val bitmap = context.contentResolver.openInputStream(uri).use { BitmapFactory.decodeStream(it, null, options) }
             ?: throw IllegalArgumentException("cannot decode the image at $uri")
+        // BitmapFactory ignores EXIF: turn the pixels as the tag says (android.media.ExifInterface reads streams from API 24).
+        val tag = context.contentResolver.openInputStream(uri)?.use {
+            ExifInterface(it).getAttributeInt(ExifInterface.TAG_ORIENTATION, ExifInterface.ORIENTATION_NORMAL)
+        } ?: ExifInterface.ORIENTATION_NORMAL
+        val turn = Orientation.fromExif(tag)
+        return Orientation.upright(fromBitmap(bitmap), turn.degrees, turn.mirrored)
     }
 }

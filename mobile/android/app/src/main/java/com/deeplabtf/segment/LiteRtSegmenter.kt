@@ -1,6 +1,7 @@
 package com.deeplabtf.segment
 
 import android.content.res.AssetManager
+import com.deeplabtf.segcore.Accelerator
 import com.deeplabtf.segcore.ContractException
 import com.deeplabtf.segcore.DType
 import com.deeplabtf.segcore.InputTensor
@@ -10,15 +11,8 @@ import com.deeplabtf.segcore.PixelImage
 import com.deeplabtf.segcore.Pipeline
 import com.deeplabtf.segcore.ResizeMode
 import com.deeplabtf.segcore.Segmentation
-import com.google.ai.edge.litert.Accelerator
 import com.google.ai.edge.litert.CompiledModel
 import com.google.ai.edge.litert.TensorBuffer
-
-/** Where the model runs. GPU needs the litert-gpu artifact; creation fails (and the app says so) where it is unusable. */
-enum class Backend(val label: String, val accelerator: Accelerator) {
-    CPU("CPU", Accelerator.CPU),
-    GPU("GPU", Accelerator.GPU),
-}
 
 /** Wall-clock milliseconds of one frame's three stages. */
 data class Timings(val preprocessMs: Double, val inferenceMs: Double, val postprocessMs: Double)
@@ -27,46 +21,55 @@ data class Timings(val preprocessMs: Double, val inferenceMs: Double, val postpr
 class SegmentResult(val image: PixelImage, val segmentation: Segmentation, val timings: Timings)
 
 /**
- * One exported model compiled with the LiteRT CompiledModel API. Everything model-specific (input size,
- * dtype, normalization, output kind, classes) comes from [card]; segcore does the pre/post-processing.
+ * One exported model compiled with the LiteRT CompiledModel API on [accelerator] (the GPU needs the litert-gpu
+ * artifact; SegmentViewModel falls back to the CPU through segcore's AcceleratorFallback when it fails).
+ * Everything model-specific (input size, dtype, normalization, output kind, classes) comes from [card];
+ * segcore does the pre/post-processing.
  *
  * Not thread-safe: the view model calls it from its single inference thread.
  */
 class LiteRtSegmenter(
     assets: AssetManager,
     val card: ModelCard,
-    val backend: Backend,
+    val accelerator: Accelerator,
     val threads: Int,
 ) : AutoCloseable {
     private val pipeline = Pipeline(card)
     private val model: CompiledModel = CompiledModel.create(assets, card.modelFile, options())
-    private val inputs: List<TensorBuffer> = closingOnError { model.createInputBuffers() }
-    private val outputs: List<TensorBuffer> = closingOnError { model.createOutputBuffers() }
+    private val inputs: List<TensorBuffer>
+    private val outputs: List<TensorBuffer>
 
     init {
-        // The card was checked by segcore; the compiled model must have the one input and one output it describes.
-        val problem = when {
-            inputs.size != 1 -> "${card.modelFile} has ${inputs.size} inputs; the contract needs one image input"
-            outputs.size != 1 -> "${card.modelFile} has ${outputs.size} outputs; the contract needs exactly one"
-            else -> null
-        }
-        if (problem != null) {
-            close()
-            throw ContractException(problem)
-        }
+        val (i, o) = createBuffers()
+        inputs = i
+        outputs = o
     }
 
-    private fun <T> closingOnError(create: () -> T): T =
+    /** One input and one output buffer; whatever fails, nothing created so far (nor the model) is left open. */
+    private fun createBuffers(): Pair<List<TensorBuffer>, List<TensorBuffer>> {
+        // ModelCatalog checked the card against the model's tensors (segcore ModelFile); here only the buffers.
+        var created: List<TensorBuffer> = emptyList()
         try {
-            create()
+            val i = model.createInputBuffers()
+            created = i
+            val o = model.createOutputBuffers()
+            created = i + o
+            if (i.size != 1 || o.size != 1) {
+                throw ContractException("${card.modelFile} has ${i.size} input(s) and ${o.size} output(s); the contract takes one image input and one scores or mask output")
+            }
+            return Pair(i, o)
         } catch (e: Exception) {
+            created.forEach { it.close() }
             model.close()
             throw e
         }
+    }
 
     private fun options(): CompiledModel.Options {
-        val options = CompiledModel.Options(backend.accelerator)
-        if (backend == Backend.CPU) options.cpuOptions = CompiledModel.CpuOptions(numThreads = threads)
+        val options = CompiledModel.Options(
+            if (accelerator == Accelerator.GPU) com.google.ai.edge.litert.Accelerator.GPU else com.google.ai.edge.litert.Accelerator.CPU
+        )
+        if (accelerator == Accelerator.CPU) options.cpuOptions = CompiledModel.CpuOptions(numThreads = threads)
         return options
     }
 

@@ -5,11 +5,16 @@ import android.graphics.Bitmap
 import android.net.Uri
 import androidx.camera.core.ImageProxy
 import androidx.lifecycle.AndroidViewModel
-import com.deeplabtf.segcore.Mask
+import com.deeplabtf.segcore.Accelerator
+import com.deeplabtf.segcore.AcceleratorFallback
+import com.deeplabtf.segcore.CompileException
+import com.deeplabtf.segcore.LabelledMask
 import com.deeplabtf.segcore.ModelCard
+import com.deeplabtf.segcore.Overlay
 import com.deeplabtf.segcore.PixelImage
-import com.deeplabtf.segcore.Postprocess
+import com.deeplabtf.segcore.Redo
 import com.deeplabtf.segcore.ResizeMode
+import com.deeplabtf.segcore.Settings
 import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.asStateFlow
@@ -27,21 +32,34 @@ data class UiState(
     val models: List<CatalogEntry> = emptyList(),
     val selected: Int = -1,
     val mode: Mode = Mode.CAMERA,
-    val backend: Backend = Backend.CPU,
+    /** The accelerator the user chose. */
+    val accelerator: Accelerator = Accelerator.CPU,
+    /** Where the model runs now (the CPU after a GPU failure); null without a segmenter. */
+    val running: Accelerator? = null,
+    /** Said on screen when the chosen accelerator could not be used (segcore AcceleratorFallback). */
+    val notice: String? = null,
     val threads: Int = 4,
     val opacity: Int = 128,
     val letterbox: Boolean = false,
+    val frontCamera: Boolean = false,
     val frame: Bitmap? = null,
     val legend: List<LegendEntry> = emptyList(),
     val timings: Timings? = null,
     val error: String? = null,
 ) {
     val card: ModelCard? get() = models.getOrNull(selected)?.card
+
+    val settings: Settings get() = Settings(card?.modelFile, letterbox, accelerator, threads, opacity)
+
+    /** Cards in the assets that cannot be used, and why (a card that does not describe its model, ...). */
+    val problems: List<String> get() = models.mapNotNull { it.problem }
 }
 
 /**
  * Owns the segmenter and one inference thread. Camera frames and gallery images go through the same
- * path; changing the model, accelerator or thread count rebuilds the segmenter on that thread.
+ * path. What a change needs (recompile, rerun the gallery image, redraw), where a mask may be redrawn
+ * and the GPU's fallback to the CPU are decided by segcore (Redo, LabelledMask, AcceleratorFallback),
+ * where JUnit checks them; every error on the worker ends in [UiState.error], never in a crash.
  */
 class SegmentViewModel(application: Application) : AndroidViewModel(application) {
     private val assets = application.assets
@@ -51,111 +69,130 @@ class SegmentViewModel(application: Application) : AndroidViewModel(application)
 
     /** Only touched on [worker]. */
     private var segmenter: LiteRtSegmenter? = null
-    private var lastImage: PixelImage? = null
-    private var lastMask: Mask? = null
-    private var lastRotation = 0
+    /** The gallery image on screen (null in camera mode): rerun when the model or a setting changes. */
+    private var still: PixelImage? = null
+    /** The mask on screen, kept with the model that made it. */
+    private var shown: LabelledMask? = null
 
     /** The executor CameraX delivers frames on: the inference thread itself, so frames never queue up. */
     val analysisExecutor: ExecutorService get() = worker
 
     init {
-        worker.execute {
+        onWorker {
             val models = ModelCatalog.scan(assets)
             val first = models.indexOfFirst { it.card != null }
-            val problems = models.mapNotNull { it.problem }
             state.update {
                 it.copy(models = models, selected = first,
-                    letterbox = models.getOrNull(first)?.card?.input?.resize == ResizeMode.LETTERBOX,
-                    error = problems.firstOrNull())
+                    letterbox = models.getOrNull(first)?.card?.input?.resize == ResizeMode.LETTERBOX)
             }
             rebuild()
         }
     }
 
-    fun selectModel(index: Int) = reconfigure { it.copy(selected = index, letterbox = it.models[index].card?.input?.resize == ResizeMode.LETTERBOX) }
+    fun selectModel(index: Int) = change { it.copy(selected = index, letterbox = it.models[index].card?.input?.resize == ResizeMode.LETTERBOX) }
 
-    fun setBackend(backend: Backend) = reconfigure { it.copy(backend = backend) }
+    fun setAccelerator(accelerator: Accelerator) = change { it.copy(accelerator = accelerator) }
 
-    fun setThreads(threads: Int) = reconfigure { it.copy(threads = threads.coerceIn(1, 8)) }
+    fun setThreads(threads: Int) = change { it.copy(threads = threads.coerceIn(1, 8)) }
+
+    fun setLetterbox(letterbox: Boolean) = change { it.copy(letterbox = letterbox) }
+
+    /** A new opacity redraws the mask on screen without running the model again. */
+    fun setOpacity(opacity: Int) = change { it.copy(opacity = opacity.coerceIn(0, 255)) }
+
+    fun setFrontCamera(front: Boolean) = state.update { it.copy(frontCamera = front) }
 
     fun setMode(mode: Mode) {
         state.update { it.copy(mode = mode, frame = null, legend = emptyList(), timings = null) }
-        worker.execute { lastImage = null; lastMask = null }
-    }
-
-    fun setLetterbox(letterbox: Boolean) = state.update { it.copy(letterbox = letterbox) }
-
-    /** A new opacity redraws the overlay from the last mask, without running the model again. */
-    fun setOpacity(opacity: Int) {
-        state.update { it.copy(opacity = opacity.coerceIn(0, 255)) }
-        worker.execute {
-            val image = lastImage ?: return@execute
-            val mask = lastMask ?: return@execute
-            val card = state.value.card ?: return@execute
-            val rgba = Postprocess.overlay(image, mask, card.classes, state.value.opacity)
-            state.update { it.copy(frame = Frames.toBitmap(image.width, image.height, rgba, lastRotation)) }
-        }
+        onWorker { still = null; shown = null }
     }
 
     /** CameraX analyzer: runs on [analysisExecutor]; the frame is closed here. */
     fun onCameraFrame(frame: ImageProxy) {
         try {
-            if (state.value.mode == Mode.CAMERA) segment(Frames.fromImageProxy(frame), frame.imageInfo.rotationDegrees)
+            val s = state.value
+            if (s.mode == Mode.CAMERA) guarded { segment(Frames.uprightFrame(frame, mirrored = s.frontCamera)) }
         } finally {
             frame.close()
         }
     }
 
-    fun onGalleryImage(uri: Uri) {
-        worker.execute {
-            val image = try {
-                Frames.fromBitmap(Frames.decode(getApplication<Application>(), uri))
-            } catch (e: Exception) {
-                state.update { it.copy(error = "cannot open the image: ${e.message}") }
-                return@execute
-            }
-            segment(image, 0)
+    fun onGalleryImage(uri: Uri) = onWorker {
+        val image = try {
+            Frames.decode(getApplication<Application>(), uri)
+        } catch (e: Exception) {
+            state.update { it.copy(error = "cannot open the image: ${e.message}") }
+            return@onWorker
+        }
+        still = image
+        segment(image)
+    }
+
+    /** Applies [update] now; on the worker, does what segcore's [Redo] says the change needs. */
+    private fun change(update: (UiState) -> UiState) {
+        val before = state.value.settings
+        state.update(update)
+        val after = state.value.settings
+        onWorker {
+            val redo = Redo.of(before, after, still != null)
+            if (redo.recompile) rebuild()
+            if (redo.rerun) still?.let { segment(it) }
+            if (redo.redraw) redraw()
         }
     }
 
-    private fun reconfigure(change: (UiState) -> UiState) {
-        state.update(change)
-        worker.execute { rebuild() }
-    }
-
-    /** On [worker]: a segmenter for the current model, accelerator and thread count. */
+    /** On [worker]: a segmenter for the current model, accelerator and thread count; the CPU if the GPU fails. */
     private fun rebuild() {
         segmenter?.close()
         segmenter = null
         val s = state.value
         val card = s.card ?: return // no usable model: the screen explains how to add one
-        segmenter = try {
-            LiteRtSegmenter(assets, card, s.backend, s.threads).also { state.update { it.copy(error = null) } }
-        } catch (e: Exception) {
-            state.update { it.copy(error = "${s.backend.label}: cannot compile ${card.modelFile}: ${e.message}") }
-            null
+        try {
+            val compiled = AcceleratorFallback.compile(s.accelerator, card.modelFile) { LiteRtSegmenter(assets, card, it, s.threads) }
+            segmenter = compiled.segmenter
+            state.update { it.copy(running = compiled.accelerator, notice = compiled.notice, error = null) }
+        } catch (e: CompileException) {
+            state.update { it.copy(running = null, notice = null, error = e.message) }
         }
     }
 
-    /** On [worker]: one image through the model; the result replaces what the screen shows. */
-    private fun segment(image: PixelImage, rotation: Int) {
+    /** On [worker]: the mask on screen at the new opacity, if it is the current model's; else the image runs again. */
+    private fun redraw() {
+        val mask = shown ?: return
+        val card = segmenter?.card ?: return
+        when (val overlay = mask.recolour(card, state.value.opacity)) {
+            is Overlay.Drawn -> state.update { it.copy(frame = Frames.toBitmap(mask.image.width, mask.image.height, overlay.rgba)) }
+            is Overlay.Refused -> still?.let { segment(it) }
+        }
+    }
+
+    /** On [worker]: one upright image through the model; the result replaces what the screen shows. */
+    private fun segment(image: PixelImage) {
         val active = segmenter ?: return
         val s = state.value
+        val mode = if (s.letterbox) ResizeMode.LETTERBOX else ResizeMode.STRETCH
+        val result = active.segment(image, mode, s.opacity)
+        val segmentation = result.segmentation
+        shown = LabelledMask(active.card, image, segmentation.mask, segmentation.present)
+        val total = (image.width * image.height).toFloat()
+        val legend = segmentation.present.map { count ->
+            val c = active.card.classes[count.id]
+            LegendEntry(c.name, (0xFF shl 24) or (c.red shl 16) or (c.green shl 8) or c.blue, count.pixels / total)
+        }.sortedByDescending { it.fraction }
+        val bitmap = Frames.toBitmap(image.width, image.height, segmentation.overlay)
+        state.update { it.copy(frame = bitmap, legend = legend, timings = result.timings, error = null) }
+    }
+
+    /** Runs [block] on the worker; whatever it throws is shown, not a crash of the app. */
+    private fun onWorker(block: () -> Unit) = worker.execute { guarded(block) }
+
+    private fun guarded(block: () -> Unit) {
         try {
-            val mode = if (s.letterbox) ResizeMode.LETTERBOX else ResizeMode.STRETCH
-            val result = active.segment(image, mode, s.opacity)
-            lastImage = image
-            lastMask = result.segmentation.mask
-            lastRotation = rotation
-            val total = (image.width * image.height).toFloat()
-            val legend = result.segmentation.present.map { count ->
-                val c = active.card.classes[count.id]
-                LegendEntry(c.name, (0xFF shl 24) or (c.red shl 16) or (c.green shl 8) or c.blue, count.pixels / total)
-            }.sortedByDescending { it.fraction }
-            val bitmap = Frames.toBitmap(image.width, image.height, result.segmentation.overlay, rotation)
-            state.update { it.copy(frame = bitmap, legend = legend, timings = result.timings) }
+            block()
         } catch (e: Exception) {
             state.update { it.copy(error = e.message ?: e.toString()) }
+        } catch (e: OutOfMemoryError) {
+            state.update { it.copy(error = "out of memory: ${e.message}") }
         }
     }
 

@@ -1,5 +1,14 @@
 package com.deeplabtf.segcore
 
+/** A clockwise turn, then (if [mirrored]) a flip left to right: what makes an image upright. */
+class Turn(val degrees: Int, val mirrored: Boolean) {
+    override fun equals(other: Any?): Boolean = other is Turn && other.degrees == degrees && other.mirrored == mirrored
+
+    override fun hashCode(): Int = degrees * 2 + if (mirrored) 1 else 0
+
+    override fun toString(): String = "Turn($degrees, mirrored=$mirrored)"
+}
+
 /** A rectangle of a camera frame in sensor pixels: columns [left, left + width), rows [top, top + height). */
 class CropRect(val left: Int, val top: Int, val width: Int, val height: Int)
 
@@ -47,5 +56,20 @@ object Orientation {
             }
         }
         return PixelImage(outW, outH, ch, out)
+    }
+
+    /**
+     * The turn that makes a photo upright from its EXIF orientation tag (1..8; 0 or unknown: as stored),
+     * for the gallery on Android 7-8, where the decoder does not apply it.
+     */
+    fun fromExif(orientation: Int): Turn = when (orientation) {
+        2 -> Turn(0, true) // flipped left to right
+        3 -> Turn(180, false)
+        4 -> Turn(180, true) // flipped top to bottom
+        5 -> Turn(90, true) // transposed
+        6 -> Turn(90, false)
+        7 -> Turn(270, true) // transversed
+        8 -> Turn(270, false)
+        else -> Turn(0, false)
     }
 }

@@ -72,6 +72,24 @@ class AppLogicTest {
         expectContractError("is not inside the 4x3 frame") { Orientation.upright(frame, 0, false, CropRect(2, 0, 3, 3)) }
     }
 
+    @Test
+    fun exifOrientationsTurnPhotosUpright() {
+        // A 3x2 photo (x, y) and, per EXIF tag, where the stored pixel (0, 0) must appear when shown.
+        val photo = coordinates(3, 2)
+        val corner = mapOf(1 to Pair(0, 0), 2 to Pair(2, 0), 3 to Pair(2, 1), 4 to Pair(0, 1),
+            5 to Pair(0, 0), 6 to Pair(1, 0), 7 to Pair(1, 2), 8 to Pair(0, 2))
+        for ((tag, at) in corner) {
+            val turn = Orientation.fromExif(tag)
+            val shown = Orientation.upright(photo, turn.degrees, turn.mirrored)
+            assertEquals("EXIF $tag", Pair(0, 0), Pair(shown.get(at.first, at.second, 0), shown.get(at.first, at.second, 1)))
+            assertEquals("EXIF $tag width", if (tag >= 5) 2 else 3, shown.width)
+        }
+        // Transposed (5): the shown (x, y) is the stored (y, x).
+        val transposed = Orientation.upright(photo, Orientation.fromExif(5).degrees, Orientation.fromExif(5).mirrored)
+        assertEquals(listOf(Pair(0, 0), Pair(1, 0), Pair(0, 1), Pair(1, 1), Pair(0, 2), Pair(1, 2)).map { Pair(it.second, it.first) }, sources(transposed))
+        assertEquals(Turn(0, false), Orientation.fromExif(0))
+    }
+
     /**
      * The golden scene seen by a sensor at each of the 4 rotations, back and front (mirrored) camera:
      * turned upright before preprocessing, the input tensor is the golden one byte for byte, so the

@@ -16,13 +16,14 @@ import androidx.compose.ui.Alignment
 import androidx.compose.ui.Modifier
 import androidx.compose.ui.res.stringResource
 import androidx.compose.ui.unit.dp
-import com.deeplabtf.segment.Backend
+import com.deeplabtf.segcore.Accelerator
+import com.deeplabtf.segment.Mode
 import com.deeplabtf.segment.R
 import com.deeplabtf.segment.SegmentViewModel
 import com.deeplabtf.segment.UiState
 import kotlin.math.roundToInt
 
-/** Opacity, accelerator, CPU threads, letterbox and (with several models in the assets) the model. */
+/** Opacity, accelerator, CPU threads, letterbox, front/back camera and (with several models in the assets) the model. */
 @Composable
 fun Controls(state: UiState, viewModel: SegmentViewModel) {
     Column(verticalArrangement = Arrangement.spacedBy(2.dp)) {
@@ -34,15 +35,15 @@ fun Controls(state: UiState, viewModel: SegmentViewModel) {
         )
         Row(verticalAlignment = Alignment.CenterVertically) {
             Text(stringResource(R.string.accelerator), style = MaterialTheme.typography.labelLarge)
-            for (backend in Backend.values()) {
-                RadioButton(selected = state.backend == backend, onClick = { viewModel.setBackend(backend) })
-                Text(backend.label)
+            for (accelerator in Accelerator.values()) {
+                RadioButton(selected = state.accelerator == accelerator, onClick = { viewModel.setAccelerator(accelerator) })
+                Text(accelerator.label)
             }
         }
         Row(verticalAlignment = Alignment.CenterVertically) {
             Text(stringResource(R.string.threads), style = MaterialTheme.typography.labelLarge)
             Spacer(Modifier.width(8.dp))
-            val cpu = state.backend == Backend.CPU
+            val cpu = state.accelerator == Accelerator.CPU
             TextButton(onClick = { viewModel.setThreads(state.threads - 1) }, enabled = cpu && state.threads > 1) { Text("−") }
             Text("${state.threads}")
             TextButton(onClick = { viewModel.setThreads(state.threads + 1) }, enabled = cpu && state.threads < 8) { Text("+") }
@@ -51,6 +52,13 @@ fun Controls(state: UiState, viewModel: SegmentViewModel) {
             Text(stringResource(R.string.letterbox), style = MaterialTheme.typography.labelLarge)
             Spacer(Modifier.width(8.dp))
             Switch(checked = state.letterbox, onCheckedChange = { viewModel.setLetterbox(it) })
+        }
+        if (state.mode == Mode.CAMERA) {
+            Row(verticalAlignment = Alignment.CenterVertically) {
+                Text(stringResource(R.string.front_camera), style = MaterialTheme.typography.labelLarge)
+                Spacer(Modifier.width(8.dp))
+                Switch(checked = state.frontCamera, onCheckedChange = { viewModel.setFrontCamera(it) })
+            }
         }
         val usable = state.models.withIndex().filter { it.value.card != null }
         if (usable.size > 1) {

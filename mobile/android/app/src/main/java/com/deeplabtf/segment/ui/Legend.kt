@@ -15,6 +15,7 @@ import androidx.compose.ui.Alignment
 import androidx.compose.ui.Modifier
 import androidx.compose.ui.graphics.Color
 import androidx.compose.ui.unit.dp
+import com.deeplabtf.segcore.Accelerator
 import com.deeplabtf.segment.LegendEntry
 import com.deeplabtf.segment.Timings
 import com.deeplabtf.segment.UiState
@@ -36,11 +37,16 @@ fun Legend(entries: List<LegendEntry>) {
     }
 }
 
-/** Inference and pre/post-processing times of the last frame, the accelerator and the thread count. */
+/**
+ * Inference and pre/post-processing times of the last frame, where the model runs (the CPU after a GPU
+ * failure, which [UiState.notice] explains) and the thread count.
+ */
 @Composable
 fun Stats(state: UiState) {
+    state.notice?.let { Text(it, color = MaterialTheme.colorScheme.tertiary, style = MaterialTheme.typography.bodySmall) }
     val t: Timings = state.timings ?: return
-    val where = if (state.backend.name == "CPU") "CPU, ${state.threads} threads" else state.backend.label
+    val running = state.running ?: return
+    val where = if (running == Accelerator.CPU) "CPU, ${state.threads} threads" else running.label
     Text(
         String.format(
             Locale.US, "inference %.1f ms · preprocess %.1f ms · postprocess %.1f ms · %s",

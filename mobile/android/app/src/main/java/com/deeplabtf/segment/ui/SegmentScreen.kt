@@ -76,7 +76,7 @@ fun SegmentScreen(viewModel: SegmentViewModel) {
                         Button(onClick = { askCamera.launch(Manifest.permission.CAMERA) }) { Text(stringResource(R.string.grant_permission)) }
                     }
                     else -> {
-                        if (state.mode == Mode.CAMERA) CameraFeed(viewModel.analysisExecutor, viewModel::onCameraFrame)
+                        if (state.mode == Mode.CAMERA) CameraFeed(viewModel.analysisExecutor, state.frontCamera, viewModel::onCameraFrame)
                         if (frame != null) {
                             Image(
                                 bitmap = frame.asImageBitmap(),
@@ -90,7 +90,9 @@ fun SegmentScreen(viewModel: SegmentViewModel) {
                     }
                 }
             }
-            state.error?.let { Text(it, color = MaterialTheme.colorScheme.error, style = MaterialTheme.typography.bodySmall) }
+            for (message in listOfNotNull(state.error) + state.problems) {
+                Text(message, color = MaterialTheme.colorScheme.error, style = MaterialTheme.typography.bodySmall)
+            }
             Column(
                 modifier = Modifier.heightIn(max = 300.dp).verticalScroll(rememberScrollState()),
                 verticalArrangement = Arrangement.spacedBy(6.dp),
