@@ -67,8 +67,48 @@ def test_cpu_thread_stepper_like_android():
     assert "static let threadRange = 1...8" in model
     assert re.search(r"Stepper\(.*value: \$model\.threads, in: SegmentationViewModel\.threadRange\)\s+"
                      r"\.disabled\(model\.backend != \.cpu\)", view)
-    assert "if (!gpu) cpu_threads = static_cast<int>(threads);" in bridge
-    assert "segcore::Accelerator::kCpu, cpu_threads," in bridge
+    assert "const std::optional<int> cpu_threads = static_cast<int>(threads);" in bridge
+    assert re.search(r"segcore::open_segmenter\(\s*std::string\(cardPath\.UTF8String\), gpu \? segcore::Accelerator::kGpu : "
+                     r"segcore::Accelerator::kCpu,\s+cpu_threads,", bridge)
+
+
+def test_gpu_failure_falls_back_to_the_cpu_and_says_so():
+    """The core decides (segcore::open_segmenter, ctest app_logic); the bridge reports it and the screen shows it."""
+    header = (APP / "SegmenterBridge.h").read_text()
+    model = (APP / "SegmentationViewModel.swift").read_text()
+    view = (APP / "ContentView.swift").read_text()
+    assert "@property(nonatomic, readonly) DLSAccelerator runningAccelerator;" in header
+    assert "@property(nonatomic, readonly, nullable, copy) NSString *notice;" in header
+    assert "created.runningAccelerator == .GPU" in model and "let notice = created.notice" in model
+    assert "if let notice = model.notice" in view and "StatsView(times: model.times, running: model.running" in view
+
+
+def test_changes_rerun_the_gallery_image_and_redraws_keep_the_mask_with_its_model():
+    """Model, accelerator, threads (after the rebuild) and letterbox rerun the picked image; the bridge's redraw
+    goes through segcore::recolour, which refuses another model's card (ctest app_logic), and then reruns."""
+    model = (APP / "SegmentationViewModel.swift").read_text()
+    bridge = (APP / "SegmenterBridge.mm").read_text()
+    assert "@Published var letterbox = false { didSet { if letterbox != oldValue { rerunStill() } } }" in model
+    assert re.search(r"if newModel \{ self\.letterbox = created\.letterboxByDefault \}\s+self\.rerunStill\(\)", model)
+    assert "std::optional<segcore::LabelledMask> _shown;" in bridge
+    assert "segcore::recolour(*_shown, _segmenter->card()," in bridge
+    assert "DispatchQueue.main.async { self.rerunStill() }" in model
+
+
+def test_ipad_orientations_and_photos_downscaled_while_decoding():
+    """An iPad-enabled target must support every orientation (store validation); the camera connection turns frames
+    upright for the screen and mirrors the front camera; photos are decoded at most maxSide by ImageIO."""
+    info = plistlib.loads((APP / "Info.plist").read_bytes())
+    assert set(info["UISupportedInterfaceOrientations~ipad"]) == {
+        f"UIInterfaceOrientation{o}" for o in ("Portrait", "PortraitUpsideDown", "LandscapeLeft", "LandscapeRight")}
+    assert "TARGETED_DEVICE_FAMILY: \"1,2\"" in (IOS / "project.yml").read_text()
+    camera = (APP / "CameraManager.swift").read_text()
+    assert "connection.videoOrientation = orientation" in camera and "connection.isVideoMirrored = front" in camera
+    assert ".oriented(" not in camera  # no fixed turn that is wrong in any other orientation
+    conversion = (APP / "ImageConversion.swift").read_text()
+    assert "kCGImageSourceCreateThumbnailWithTransform: true" in conversion
+    assert "kCGImageSourceThumbnailMaxPixelSize: maxSide" in conversion
+    assert "UIGraphicsImageRenderer" not in conversion  # the old full-resolution redraw
 
 
 def _block_scalars(yaml_text: str, key: str) -> list[str]:

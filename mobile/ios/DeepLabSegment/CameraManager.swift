@@ -1,12 +1,22 @@
 import AVFoundation
 import CoreImage
+import UIKit
 
-/// Back-camera frames as upright CGImages, only the latest kept (late frames are dropped).
+/// Camera frames as upright CGImages, only the latest kept (late frames are dropped).
+///
+/// The capture connection turns the frames upright for the screen's orientation and mirrors the front
+/// camera like its preview, before they reach the model (as both official LiteRT samples do): the model
+/// sees the scene the way the user does, and the overlay needs no rotation.
 final class CameraManager: NSObject, AVCaptureVideoDataOutputSampleBufferDelegate {
     private let session = AVCaptureSession()
     private let queue = DispatchQueue(label: "camera.frames")
     private let context = CIContext()
+    private let output = AVCaptureVideoDataOutput()
+    private var input: AVCaptureDeviceInput?
     private var configured = false
+    // Only touched on `queue`.
+    private var front = false
+    private var orientation: AVCaptureVideoOrientation = .portrait
     var onFrame: ((CGImage) -> Void)?
 
     /// Asks for camera access when needed; `completion(false)` when it is refused or there is no camera.
@@ -25,28 +35,74 @@ final class CameraManager: NSObject, AVCaptureVideoDataOutputSampleBufferDelegat
         queue.async { if self.session.isRunning { self.session.stopRunning() } }
     }
 
+    /// The front or the back camera; a device without the one asked for keeps the other.
+    func use(front: Bool) {
+        queue.async {
+            guard front != self.front || self.input == nil else { return }
+            self.front = front
+            if self.configured { _ = self.attachCamera() }
+        }
+    }
+
+    /// The screen's orientation: frames are delivered upright for it.
+    func setOrientation(_ interface: UIInterfaceOrientation) {
+        let video: AVCaptureVideoOrientation
+        switch interface {
+        case .landscapeLeft: video = .landscapeLeft
+        case .landscapeRight: video = .landscapeRight
+        case .portraitUpsideDown: video = .portraitUpsideDown
+        default: video = .portrait
+        }
+        queue.async {
+            self.orientation = video
+            self.applyConnection()
+        }
+    }
+
     private func configure() -> Bool {
         session.beginConfiguration()
         defer { session.commitConfiguration() }
         session.sessionPreset = .vga640x480
-        guard let device = AVCaptureDevice.default(.builtInWideAngleCamera, for: .video, position: .back),
-              let input = try? AVCaptureDeviceInput(device: device),
-              session.canAddInput(input) else { return false }
-        session.addInput(input)
-        let output = AVCaptureVideoDataOutput()
         output.videoSettings = [kCVPixelBufferPixelFormatTypeKey as String: kCVPixelFormatType_32BGRA]
         output.alwaysDiscardsLateVideoFrames = true
         output.setSampleBufferDelegate(self, queue: queue)
         guard session.canAddOutput(output) else { return false }
         session.addOutput(output)
+        return attachCamera()
+    }
+
+    /// Replaces the session's camera input with the front or back camera; false when there is none.
+    private func attachCamera() -> Bool {
+        session.beginConfiguration()
+        defer { session.commitConfiguration() }
+        let position: AVCaptureDevice.Position = front ? .front : .back
+        guard let device = AVCaptureDevice.default(.builtInWideAngleCamera, for: .video, position: position),
+              let next = try? AVCaptureDeviceInput(device: device) else { return input != nil }
+        if let current = input { session.removeInput(current) }
+        guard session.canAddInput(next) else {
+            if let current = input { session.addInput(current) }
+            return input != nil
+        }
+        session.addInput(next)
+        input = next
+        applyConnection()
         return true
+    }
+
+    private func applyConnection() {
+        guard let connection = output.connection(with: .video) else { return }
+        if connection.isVideoOrientationSupported { connection.videoOrientation = orientation }
+        if connection.isVideoMirroringSupported {
+            connection.automaticallyAdjustsVideoMirroring = false
+            connection.isVideoMirrored = front
+        }
     }
 
     func captureOutput(_ output: AVCaptureOutput, didOutput sampleBuffer: CMSampleBuffer,
                        from connection: AVCaptureConnection) {
         guard let pixels = CMSampleBufferGetImageBuffer(sampleBuffer) else { return }
-        // The sensor is landscape; a phone held upright sees it rotated by 90 degrees.
-        let upright = CIImage(cvPixelBuffer: pixels).oriented(.right)
+        // Already upright and mirrored by the connection (applyConnection).
+        let upright = CIImage(cvPixelBuffer: pixels)
         guard let image = context.createCGImage(upright, from: upright.extent) else { return }
         onFrame?(image)
     }

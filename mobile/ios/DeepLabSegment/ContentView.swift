@@ -38,9 +38,12 @@ struct ContentView: View {
             if let error = model.error {
                 Text(error).font(.caption).foregroundColor(.red)
             }
+            if let notice = model.notice {
+                Text(notice).font(.caption).foregroundColor(.orange)
+            }
             ScrollView {
                 VStack(alignment: .leading, spacing: 8) {
-                    StatsView(times: model.times, backend: model.backend, threads: model.threads)
+                    StatsView(times: model.times, running: model.running, threads: model.threads)
                     LegendView(items: model.legend)
                     SettingsView()
                 }
@@ -51,14 +54,24 @@ struct ContentView: View {
         .onAppear { updateCamera() }
         .onDisappear { camera.stop() }
         .onChange(of: model.mode) { _ in updateCamera() }
+        .onChange(of: model.frontCamera) { front in camera.use(front: front) }
+        .onReceive(NotificationCenter.default.publisher(for: UIDevice.orientationDidChangeNotification)) { _ in
+            camera.setOrientation(Self.interfaceOrientation())
+        }
         .onChange(of: pickedItem) { item in
             guard let item = item else { return }
             Task {
-                if let data = try? await item.loadTransferable(type: Data.self), let photo = UIImage(data: data) {
-                    await MainActor.run { model.segmentPhoto(photo) }
+                if let data = try? await item.loadTransferable(type: Data.self) {
+                    await MainActor.run { model.segmentPhoto(data: data) }
                 }
             }
         }
+    }
+
+    /// The screen's orientation (the iPad turns with the device; the iPhone stays portrait).
+    private static func interfaceOrientation() -> UIInterfaceOrientation {
+        let scenes = UIApplication.shared.connectedScenes.compactMap { $0 as? UIWindowScene }
+        return scenes.first?.interfaceOrientation ?? .portrait
     }
 
     private func updateCamera() {
@@ -67,6 +80,8 @@ struct ContentView: View {
             return
         }
         camera.onFrame = { [weak model] frame in model?.segment(frame, dropIfBusy: true) }
+        camera.use(front: model.frontCamera)
+        camera.setOrientation(Self.interfaceOrientation())
         camera.start { ok in DispatchQueue.main.async { cameraRefused = !ok } }
     }
 }
@@ -74,12 +89,12 @@ struct ContentView: View {
 /// Inference and pre/post-processing times of the last image, the accelerator and the threads.
 struct StatsView: View {
     let times: StageTimes?
-    let backend: Backend
+    let running: Backend?
     let threads: Int
 
     var body: some View {
-        if let t = times {
-            let device = backend == .cpu ? "CPU, \(threads) threads" : "GPU"
+        if let t = times, let running = running {
+            let device = running == .cpu ? "CPU, \(threads) threads" : "GPU"
             Text(String(format: "inference %.1f ms · preprocess %.1f ms · postprocess %.1f ms · %@",
                         t.inferenceMs, t.preprocessMs, t.postprocessMs, device))
                 .font(.caption)
@@ -120,6 +135,9 @@ struct SettingsView: View {
             Stepper("CPU threads: \(model.threads)", value: $model.threads, in: SegmentationViewModel.threadRange)
                 .disabled(model.backend != .cpu)
             Toggle("Keep aspect ratio (letterbox)", isOn: $model.letterbox)
+            if model.mode == .camera {
+                Toggle("Front camera", isOn: $model.frontCamera)
+            }
             if model.models.count > 1 {
                 Picker("Model", selection: $model.selected) {
                     ForEach(model.models) { Text($0.fileName).tag(Optional($0)) }

@@ -1,4 +1,5 @@
 import CoreGraphics
+import ImageIO
 import UIKit
 
 /// Tight RGBA bytes (what the native core takes and gives back) to and from Core Graphics images.
@@ -22,14 +23,20 @@ enum RGBAImage {
         return drawn ? (data, width, height) : nil
     }
 
-    /// An upright UIImage from a photo (applies its orientation by drawing it).
-    static func upright(_ image: UIImage) -> CGImage? {
-        if image.imageOrientation == .up, let cg = image.cgImage { return cg }
-        let format = UIGraphicsImageRendererFormat.default()
-        format.scale = 1
-        return UIGraphicsImageRenderer(size: image.size, format: format).image { _ in
-            image.draw(in: CGRect(origin: .zero, size: image.size))
-        }.cgImage
+    /// The longest side the app segments (camera frames are 640x480).
+    static let maxSide = 1280
+
+    /// A photo file decoded upright (its EXIF orientation applied) with its longer side at most `maxSide`,
+    /// by ImageIO's thumbnailer: a 48 MP photo is never decoded or drawn at full size.
+    static func uprightThumbnail(of data: Data, maxSide: Int) -> CGImage? {
+        guard let source = CGImageSourceCreateWithData(data as CFData, nil) else { return nil }
+        let options: [CFString: Any] = [
+            kCGImageSourceCreateThumbnailFromImageAlways: true,
+            kCGImageSourceCreateThumbnailWithTransform: true,
+            kCGImageSourceThumbnailMaxPixelSize: maxSide,
+            kCGImageSourceShouldCacheImmediately: true,
+        ]
+        return CGImageSourceCreateThumbnailAtIndex(source, 0, options as CFDictionary)
     }
 
     /// RGBA bytes (alpha 255) to a UIImage for display.

@@ -37,6 +37,9 @@ struct StageTimes {
 }
 
 /// Owns the native segmenter and one serial inference queue; camera frames arriving while it is busy are dropped.
+/// A change of model, accelerator, threads or letterbox runs the gallery image on screen again (no stale overlay,
+/// legend or times); a GPU that fails leaves the model on the CPU (the core decides: segcore::open_segmenter)
+/// and `notice` says so.
 final class SegmentationViewModel: ObservableObject {
     static let cardFormat = "deeplab_tf.model_card/1"
 
@@ -52,13 +55,19 @@ final class SegmentationViewModel: ObservableObject {
     }
     @Published var mode: Mode = .camera { didSet { if mode != oldValue { clear() } } }
     @Published var opacity: Double = 128 { didSet { redrawOverlay() } }
-    @Published var letterbox = false
+    @Published var letterbox = false { didSet { if letterbox != oldValue { rerunStill() } } }
+    /// Front camera (its frames mirrored like its preview) rather than the back one.
+    @Published var frontCamera = false
     @Published private(set) var overlay: UIImage?
     @Published private(set) var legend: [LegendItem] = []
     @Published private(set) var times: StageTimes?
     @Published private(set) var title = "DeepLab Segment"
     @Published private(set) var summary = ""
     @Published private(set) var error: String?
+    /// Said on screen when the chosen accelerator could not be used.
+    @Published private(set) var notice: String?
+    /// Where the model runs now (the CPU after a GPU failure); nil without a segmenter.
+    @Published private(set) var running: Backend?
 
     static let threadRange = 1...8
 
@@ -66,6 +75,7 @@ final class SegmentationViewModel: ObservableObject {
     private var segmenter: DLSSegmenter?   // only touched on `queue`
     private var lastSize: (width: Int, height: Int)?  // of the last overlay; only touched on `queue`
     private var busy = false               // only touched on the main thread
+    private var still: CGImage?            // the gallery image on screen; only touched on the main thread
 
     init() {
         models = Self.findModels()
@@ -98,20 +108,30 @@ final class SegmentationViewModel: ObservableObject {
                 let created = try DLSSegmenter(cardPath: entry.cardPath, accelerator: backend.accelerator,
                                                threads: threads)
                 self.segmenter = created
+                let running: Backend = created.runningAccelerator == .GPU ? .gpu : .cpu
+                let notice = created.notice
                 DispatchQueue.main.async {
                     self.title = created.modelName
                     self.summary = created.summary
-                    if newModel { self.letterbox = created.letterboxByDefault }
+                    self.running = running
+                    self.notice = notice
                     self.error = nil
+                    if newModel { self.letterbox = created.letterboxByDefault }
+                    self.rerunStill()
                 }
             } catch {
                 let message = "\(backend.rawValue): \(entry.fileName): \(error.localizedDescription)"
-                DispatchQueue.main.async { self.error = message }
+                DispatchQueue.main.async {
+                    self.running = nil
+                    self.notice = nil
+                    self.error = message
+                }
             }
         }
     }
 
     private func clear() {
+        still = nil
         overlay = nil
         legend = []
         times = nil
@@ -159,18 +179,28 @@ final class SegmentationViewModel: ObservableObject {
     private func redrawOverlay() {
         let opacity = Int(opacity.rounded())
         queue.async {
-            guard let segmenter = self.segmenter, let size = self.lastSize,
-                  let rgba = segmenter.overlay(withOpacity: opacity) else { return }
+            guard let segmenter = self.segmenter, let size = self.lastSize else { return }
+            guard let rgba = segmenter.overlay(withOpacity: opacity) else {
+                DispatchQueue.main.async { self.rerunStill() }
+                return
+            }
             let picture = RGBAImage.image(from: rgba, width: size.width, height: size.height)
             DispatchQueue.main.async { self.overlay = picture }
         }
     }
 
-    func segmentPhoto(_ photo: UIImage) {
-        guard let cg = RGBAImage.upright(photo) else {
+    /// A picked photo's file: decoded upright and already downscaled (never drawn at full resolution).
+    func segmentPhoto(data: Data) {
+        guard let cg = RGBAImage.uprightThumbnail(of: data, maxSide: RGBAImage.maxSide) else {
             error = "cannot read the picked image"
             return
         }
+        still = cg
         segment(cg, dropIfBusy: false)
+    }
+
+    /// The gallery image on screen through the current model and settings again (main thread).
+    private func rerunStill() {
+        if let image = still { segment(image, dropIfBusy: false) }
     }
 }

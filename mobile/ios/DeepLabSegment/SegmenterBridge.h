@@ -32,7 +32,8 @@ typedef NS_ENUM(NSInteger, DLSAccelerator) {
 
 @interface DLSSegmenter : NSObject
 /// Reads the model card at cardPath and compiles the .tflite it names (same folder) for the accelerator;
-/// on the CPU with `threads` threads (1 or more; ignored for the GPU).
+/// on the CPU with `threads` threads (1 or more; ignored for the GPU). When the GPU fails, the core
+/// (segcore::open_segmenter) compiles it for the CPU instead and `notice` says so.
 /// Fails with the core's message for a bad card, a model outside the contract or a thread count below 1.
 - (nullable instancetype)initWithCardPath:(NSString *)cardPath
                               accelerator:(DLSAccelerator)accelerator
@@ -41,6 +42,10 @@ typedef NS_ENUM(NSInteger, DLSAccelerator) {
 - (instancetype)init NS_UNAVAILABLE;
 
 @property(nonatomic, readonly, copy) NSString *modelName;
+/// Where the model runs: the CPU after a GPU failure.
+@property(nonatomic, readonly) DLSAccelerator runningAccelerator;
+/// "GPU unavailable (...): running on the CPU" after a fallback; nil otherwise.
+@property(nonatomic, readonly, nullable, copy) NSString *notice;
 /// "input 257x257 float32 · scores float32 · 21 classes"
 @property(nonatomic, readonly, copy) NSString *summary;
 /// The card's default resize is letterbox (keep the aspect ratio) rather than stretch.
@@ -55,6 +60,7 @@ typedef NS_ENUM(NSInteger, DLSAccelerator) {
                               error:(NSError **)error;
 
 /// The overlay of the last segmented image at a new opacity, without running the model; nil before any.
+/// The mask is kept with the model that made it (segcore::LabelledMask): segcore::recolour refuses another card.
 - (nullable NSData *)overlayWithOpacity:(NSInteger)opacity;
 @end
 

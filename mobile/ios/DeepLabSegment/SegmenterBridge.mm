@@ -70,10 +70,7 @@ static NSError *ErrorFrom(const std::exception &e) {
 
 @implementation DLSSegmenter {
   std::unique_ptr<segcore::Segmenter> _segmenter;
-  std::vector<uint8_t> _lastImage;  // RGBA of the last segmented image
-  int _lastWidth;
-  int _lastHeight;
-  segcore::Mask _lastMask;          // its mask at image size
+  std::optional<segcore::LabelledMask> _shown;  // the last image, its mask and the card of the model that made it
 }
 
 - (nullable instancetype)initWithCardPath:(NSString *)cardPath
@@ -83,22 +80,22 @@ static NSError *ErrorFrom(const std::exception &e) {
   if ((self = [super init])) {
     try {
       const bool gpu = accelerator == DLSAcceleratorGPU;
-      // The thread count is a CPU setting, as in the Android app; the core refuses a count below 1.
-      std::optional<int> cpu_threads;
-      if (!gpu) cpu_threads = static_cast<int>(threads);
+      // The thread count is a CPU setting, as in the Android app (the core refuses a count below 1); it also
+      // serves the CPU that open_segmenter falls back to when the GPU fails.
+      const std::optional<int> cpu_threads = static_cast<int>(threads);
       // LiteRT loads its GPU accelerator (libLiteRtMetalAccelerator.dylib) from the app's Frameworks folder,
       // where project.yml embeds it.
       NSString *frameworks = NSBundle.mainBundle.privateFrameworksPath ?: @"";
-      _segmenter = std::make_unique<segcore::Segmenter>(
-          std::string(cardPath.UTF8String), std::string(),
-          gpu ? segcore::Accelerator::kGpu : segcore::Accelerator::kCpu, cpu_threads,
-          std::string(frameworks.UTF8String));
+      segcore::OpenedSegmenter opened = segcore::open_segmenter(
+          std::string(cardPath.UTF8String), gpu ? segcore::Accelerator::kGpu : segcore::Accelerator::kCpu,
+          cpu_threads, std::string(frameworks.UTF8String));
+      _segmenter = std::move(opened.segmenter);
+      _runningAccelerator = opened.accelerator == segcore::Accelerator::kGpu ? DLSAcceleratorGPU : DLSAcceleratorCPU;
+      _notice = opened.notice.empty() ? nil : [NSString stringWithUTF8String:opened.notice.c_str()];
     } catch (const std::exception &e) {
       if (error) *error = ErrorFrom(e);
       return nil;
     }
-    _lastWidth = 0;
-    _lastHeight = 0;
   }
   return self;
 }
@@ -145,10 +142,9 @@ static NSError *ErrorFrom(const std::exception &e) {
     segcore::ImageView view{bytes, static_cast<int>(height), static_cast<int>(width), 4};
     segcore::Segmentation s = _segmenter->segment(
         view, letterbox ? segcore::Resize::kLetterbox : segcore::Resize::kStretch, static_cast<int>(opacity));
-    _lastImage.assign(bytes, bytes + rgba.length);
-    _lastWidth = static_cast<int>(width);
-    _lastHeight = static_cast<int>(height);
-    _lastMask = s.mask_image;
+    _shown = segcore::LabelledMask{_segmenter->card(),
+                                   segcore::Image{view.height, view.width, 4, std::vector<uint8_t>(bytes, bytes + rgba.length)},
+                                   s.mask_image};
     NSData *overlay = [NSData dataWithBytes:s.overlay_rgba.data() length:s.overlay_rgba.size()];
     return [[DLSResult alloc] initWithOverlay:overlay
                                         width:width
@@ -162,11 +158,11 @@ static NSError *ErrorFrom(const std::exception &e) {
 }
 
 - (nullable NSData *)overlayWithOpacity:(NSInteger)opacity {
-  if (_lastImage.empty()) return nil;
+  if (!_shown) return nil;
   try {
-    segcore::ImageView view{_lastImage.data(), _lastHeight, _lastWidth, 4};
-    std::vector<uint8_t> rgba = segcore::overlay(view, _lastMask, _segmenter->card().classes, static_cast<int>(opacity));
-    return [NSData dataWithBytes:rgba.data() length:rgba.size()];
+    segcore::Recoloured drawn = segcore::recolour(*_shown, _segmenter->card(), static_cast<int>(opacity));
+    if (!drawn.refused.empty()) return nil;  // another model's mask: the caller runs the model again
+    return [NSData dataWithBytes:drawn.rgba.data() length:drawn.rgba.size()];
   } catch (const std::exception &) {
     return nil;
   }
