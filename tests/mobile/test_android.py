@@ -96,3 +96,38 @@ def test_the_parse_check_catches_broken_kotlin():
     parser = parser_for("kotlin")
     assert syntax_errors(parser, b"fun ok(x: Int): Int = x + 1\n") == []
     assert syntax_errors(parser, b"fun broken(x: Int { return x\n")
+
+
+def _app_source(name: str) -> str:
+    return (APP / "src" / "main" / "java" / "com" / "deeplabtf" / "segment" / name).read_text()
+
+
+def test_app_code_calls_the_tested_core_decisions():
+    """The app cannot be compiled here, so every decision it takes is segcore's (JUnit above): this checks the
+    app code calls it and that the old unchecked paths are gone."""
+    frames, model = _app_source("Frames.kt"), _app_source("SegmentViewModel.kt")
+    catalog, segmenter, camera = _app_source("ModelCatalog.kt"), _app_source("LiteRtSegmenter.kt"), _app_source("ui/CameraFeed.kt")
+    # Bug 1: the frame is turned upright (rotation, crop, front-camera mirror) before inference, not the overlay after.
+    assert re.search(r"Orientation\.upright\(sensor, frame\.imageInfo\.rotationDegrees, mirrored, CropRect\(", frames)
+    assert "postRotate" not in frames and "Frames.uprightFrame(frame, mirrored = s.frontCamera)" in model
+    # Bug 2: targetRotation follows the display while the activity handles rotation itself.
+    assert "analysis.targetRotation = display.rotation" in camera and "registerDisplayListener" in camera
+    # Bugs 3 and 5: masks kept with their model, redraws refused for another card, changes decided by Redo.
+    assert "shown = LabelledMask(active.card, image" in model and "mask.recolour(card, state.value.opacity)" in model
+    assert "is Overlay.Refused -> still?.let { segment(it) }" in model
+    assert "val redo = Redo.of(before, after, still != null)" in model
+    assert "Postprocess.overlay" not in model  # no recolouring outside LabelledMask
+    # Bug 3: worker errors end in the UI state; the catalog survives unreadable assets.
+    assert "private fun onWorker(block: () -> Unit) = worker.execute { guarded(block) }" in model
+    assert "worker.execute {" not in model.replace("worker.execute { guarded(block) }", "").replace(
+        "worker.execute { segmenter?.close(); segmenter = null }", "")
+    assert "catch (e: IOException)" in catalog
+    # Bug 4: each card checked against its model's tensors (the contract's bad models refused with its messages).
+    assert "ModelFile.read(card.modelFile, bytes).checkCard(card)" in catalog
+    # Bug 6: the GPU falls back to the CPU and the screen says so.
+    assert "AcceleratorFallback.compile(s.accelerator, card.modelFile)" in model
+    assert "notice = compiled.notice" in model and "state.notice?.let" in (APP / "src/main/java/com/deeplabtf/segment/ui/Legend.kt").read_text()
+    # Bug 8: no buffers left open when the output buffers fail; straight alpha; EXIF on API 24-27.
+    assert "created.forEach { it.close() }" in segmenter
+    assert "getPixels(" in frames and "copyPixelsToBuffer" not in frames
+    assert "Orientation.fromExif(tag)" in frames and "inPremultiplied = false" in frames
