@@ -246,22 +246,53 @@ Mask mask_to_image(const Mask& mask, const Box& box, int input_height, int input
   return out;
 }
 
+namespace {
+
+void check_mask_size(const ImageView& image, const Mask& mask, const char* what) {
+  if (mask.height != image.height || mask.width != image.width)
+    throw Error(std::string(what) + ": mask " + std::to_string(mask.height) + "x" + std::to_string(mask.width) +
+                " is not the image's size " + std::to_string(image.height) + "x" + std::to_string(image.width));
+}
+
+}  // namespace
+
 std::vector<uint8_t> overlay(const ImageView& image, const Mask& mask, const std::vector<ClassInfo>& classes,
-                             int opacity) {
+                             int opacity, const std::optional<std::vector<int>>& only) {
   check_image(image);
   if (opacity < 0 || opacity > 255) throw Error("opacity must be 0..255, got " + std::to_string(opacity));
-  if (mask.height != image.height || mask.width != image.width)
-    throw Error("overlay: mask " + std::to_string(mask.height) + "x" + std::to_string(mask.width) +
-                " is not the image's size " + std::to_string(image.height) + "x" + std::to_string(image.width));
+  check_mask_size(image, mask, "overlay");
+  std::vector<int> alpha(classes.size(), only ? 0 : opacity);
+  if (only)
+    for (int id : *only)
+      if (id >= 0 && static_cast<size_t>(id) < classes.size()) alpha[id] = opacity;
   const size_t pixels = static_cast<size_t>(image.height) * image.width;
   std::vector<uint8_t> out(pixels * 4);
   for (size_t p = 0; p < pixels; ++p) {
     if (mask.ids[p] >= classes.size())
       throw Error("overlay: class id " + std::to_string(mask.ids[p]) + " has no colour in the card");
     const uint8_t* colour = classes[mask.ids[p]].color;
+    const int a = alpha[mask.ids[p]];
     for (int c = 0; c < 3; ++c)
-      out[p * 4 + c] =
-          static_cast<uint8_t>((image.data[p * image.channels + c] * (255 - opacity) + colour[c] * opacity + 127) / 255);
+      out[p * 4 + c] = static_cast<uint8_t>((image.data[p * image.channels + c] * (255 - a) + colour[c] * a + 127) / 255);
+    out[p * 4 + 3] = 255;
+  }
+  return out;
+}
+
+std::vector<uint8_t> cutout(const ImageView& image, const Mask& mask, int num_classes, const std::vector<int>& keep) {
+  check_image(image);
+  check_mask_size(image, mask, "cutout");
+  std::vector<bool> kept(static_cast<size_t>(std::max(num_classes, 0)), false);
+  for (int id : keep)
+    if (id >= 0 && id < num_classes) kept[id] = true;
+  const size_t pixels = static_cast<size_t>(image.height) * image.width;
+  std::vector<uint8_t> out(pixels * 4, 0);
+  for (size_t p = 0; p < pixels; ++p) {
+    if (mask.ids[p] >= kept.size())
+      throw Error("cutout: class id " + std::to_string(mask.ids[p]) + "; there are " + std::to_string(num_classes) +
+                  " classes");
+    if (!kept[mask.ids[p]]) continue;
+    std::memcpy(&out[p * 4], image.data + p * image.channels, 3);
     out[p * 4 + 3] = 255;
   }
   return out;
@@ -317,14 +348,15 @@ bool same_model(const ModelCard& a, const ModelCard& b) {
   return true;
 }
 
-Recoloured recolour(const LabelledMask& shown, const ModelCard& card, int opacity) {
+Recoloured recolour(const LabelledMask& shown, const ModelCard& card, int opacity,
+                     const std::optional<std::vector<int>>& only) {
   Recoloured result;
   if (!same_model(shown.card, card)) {
     result.refused = "the mask on screen was made by " + shown.card.name + " (" + shown.card.model_file + "), not by " +
                      card.name + " (" + card.model_file + "): run the model again";
     return result;
   }
-  result.rgba = overlay(shown.image.view(), shown.mask, shown.card.classes, opacity);
+  result.rgba = overlay(shown.image.view(), shown.mask, shown.card.classes, opacity, only);
   return result;
 }
 

@@ -109,6 +109,34 @@ void pairing(const std::string& contract) {
   CHECK(!same_model(scores, recoloured));
 }
 
+// A class filter colours only its classes (the rest is the image itself); a cutout keeps only its classes.
+void class_filter(const std::string& contract) {
+  const ModelCard card = read_model_card(contract + "/models/smoke_float.json");
+  const Image image = coordinates(3, 2);
+  const Mask mask{2, 3, {0, 5, 5, 1, 2, 3}};
+  const std::vector<uint8_t> all = overlay(image.view(), mask, card.classes, 200);
+  const std::vector<uint8_t> five = overlay(image.view(), mask, card.classes, 200, std::vector<int>{5});
+  bool filtered = true;
+  for (int p = 0; p < 6; ++p)
+    for (int c = 0; c < 4; ++c) {
+      const uint8_t expected = c == 3 ? 255 : mask.ids[p] == 5 ? all[p * 4 + c] : image.data[p * 3 + c];
+      filtered &= five[p * 4 + c] == expected;
+    }
+  CHECK(filtered);
+  CHECK(overlay(image.view(), mask, card.classes, 200, std::vector<int>{0, 1, 2, 3, 4, 5}) == all);
+  const std::vector<uint8_t> cut = cutout(image.view(), mask, 6, {5, 1});
+  bool cut_right = true;
+  for (int p = 0; p < 6; ++p) {
+    const bool kept = p >= 1 && p <= 3;
+    for (int c = 0; c < 3; ++c) cut_right &= cut[p * 4 + c] == (kept ? image.data[p * 3 + c] : 0);
+    cut_right &= cut[p * 4 + 3] == (kept ? 255 : 0);
+  }
+  CHECK(cut_right);
+  CHECK_THROWS(cutout(image.view(), mask, 4, {1}), "class id 5; there are 4 classes");
+  const LabelledMask shown{card, image, mask};
+  CHECK(recolour(shown, card, 200, std::vector<int>{5}).rgba == five);
+}
+
 void gpu_falls_back_to_the_cpu(const std::string& contract) {
   const std::string card = contract + "/models/tiny_int8_mask.json";
   OpenedSegmenter opened = open_segmenter(card, Accelerator::kGpu, 2, "/no_gpu_library_here");
@@ -135,6 +163,7 @@ int main(int argc, char** argv) {
   rotation();
   sensor_frames_give_the_golden_input(argv[1]);
   pairing(argv[1]);
+  class_filter(argv[1]);
   gpu_falls_back_to_the_cpu(argv[1]);
   return testing::finish("test_app_logic");
 }

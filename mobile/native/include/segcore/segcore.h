@@ -109,9 +109,12 @@ Mask output_to_mask(const void* data, size_t size_bytes, DType dtype, const std:
                     const std::string& kind, int num_classes);
 Mask mask_to_image(const Mask& mask, const Box& box, int input_height, int input_width, int image_height,
                    int image_width);
-// RGBA overlay: colour * opacity + image * (255 - opacity), opacity 0..255, alpha 255.
+// RGBA overlay: colour * opacity + image * (255 - opacity), opacity 0..255, alpha 255. With a class
+// filter `only`, classes outside it are not coloured (the image's own pixels).
 std::vector<uint8_t> overlay(const ImageView& image, const Mask& mask, const std::vector<ClassInfo>& classes,
-                             int opacity);
+                             int opacity, const std::optional<std::vector<int>>& only = std::nullopt);
+// Background removal: the image's pixels where the class is in `keep`, alpha 255; elsewhere all four bytes 0.
+std::vector<uint8_t> cutout(const ImageView& image, const Mask& mask, int num_classes, const std::vector<int>& keep);
 
 struct ClassCount {
   int id = 0;
@@ -153,7 +156,8 @@ struct Recoloured {
 };
 // The overlay of `shown` at `opacity` with `card`'s colours; refused (not thrown) when `card` is not
 // the model that made the mask, as after a model switch.
-Recoloured recolour(const LabelledMask& shown, const ModelCard& card, int opacity);
+Recoloured recolour(const LabelledMask& shown, const ModelCard& card, int opacity,
+                    const std::optional<std::vector<int>>& only = std::nullopt);
 
 }  // namespace segcore
 

@@ -79,31 +79,61 @@ object Postprocess {
         }
     }
 
-    /** out = (image * (255 - a) + colour * a + 127) / 255 per channel, alpha 255; RGBA bytes at image size. */
-    fun overlay(image: PixelImage, mask: Mask, classes: List<SegClass>, opacity: Int): ByteArray {
+    /**
+     * out = (image * (255 - a) + colour * a + 127) / 255 per channel, alpha 255; RGBA bytes at image size.
+     * With a class filter [only], classes outside it are not coloured (a = 0: the image's own pixels).
+     */
+    fun overlay(image: PixelImage, mask: Mask, classes: List<SegClass>, opacity: Int, only: Set<Int>? = null): ByteArray {
         if (opacity < 0 || opacity > 255) throw ContractException("opacity must be in 0..255, got $opacity")
+        checkSize(image, mask)
+        val palette = IntArray(classes.size * 3)
+        val keep = IntArray(classes.size)
+        for (k in classes.indices) {
+            val a = if (only == null || k in only) opacity else 0
+            palette[3 * k] = classes[k].red * a
+            palette[3 * k + 1] = classes[k].green * a
+            palette[3 * k + 2] = classes[k].blue * a
+            keep[k] = 255 - a
+        }
+        val data = image.data
+        return perPixel(image, mask, classes.size) { s, k, out, o ->
+            for (c in 0 until 3) out[o + c] = (((data[s + c].toInt() and 0xFF) * keep[k] + palette[3 * k + c] + 127) / 255).toByte()
+            out[o + 3] = 255.toByte()
+        }
+    }
+
+    /**
+     * Background removal: the image's pixels where the class is in [keep], alpha 255; elsewhere transparent
+     * (all four bytes 0). RGBA bytes at image size, e.g. "person" only for a cut-out to save or share.
+     */
+    fun cutout(image: PixelImage, mask: Mask, numClasses: Int, keep: Set<Int>): ByteArray {
+        checkSize(image, mask)
+        val kept = BooleanArray(numClasses) { it in keep }
+        val data = image.data
+        return perPixel(image, mask, numClasses) { s, k, out, o ->
+            if (kept[k]) {
+                for (c in 0 until 3) out[o + c] = data[s + c]
+                out[o + 3] = 255.toByte()
+            }
+        }
+    }
+
+    private fun checkSize(image: PixelImage, mask: Mask) {
         if (mask.width != image.width || mask.height != image.height) {
             throw ContractException("mask is ${mask.width}x${mask.height} but the image is ${image.width}x${image.height}")
         }
-        val palette = IntArray(classes.size * 3)
-        for (k in classes.indices) {
-            palette[3 * k] = classes[k].red * opacity
-            palette[3 * k + 1] = classes[k].green * opacity
-            palette[3 * k + 2] = classes[k].blue * opacity
-        }
-        val keep = 255 - opacity
+    }
+
+    /** RGBA output at image size; [write] gets the pixel's offset in the image, its class id, the output and its offset there. */
+    private inline fun perPixel(image: PixelImage, mask: Mask, numClasses: Int, write: (Int, Int, ByteArray, Int) -> Unit): ByteArray {
         val out = ByteArray(image.width * image.height * 4)
         var o = 0
         for (y in 0 until image.height) {
             var s = y * image.rowStride
             for (x in 0 until image.width) {
                 val k = mask.ids[y * image.width + x]
-                if (k < 0 || k >= classes.size) throw ContractException("mask holds class id $k; there are ${classes.size} classes")
-                for (c in 0 until 3) {
-                    val p = image.data[s + c].toInt() and 0xFF
-                    out[o + c] = ((p * keep + palette[3 * k + c] + 127) / 255).toByte()
-                }
-                out[o + 3] = 255.toByte()
+                if (k < 0 || k >= numClasses) throw ContractException("mask holds class id $k; there are $numClasses classes")
+                write(s, k, out, o)
                 s += image.channels
                 o += 4
             }

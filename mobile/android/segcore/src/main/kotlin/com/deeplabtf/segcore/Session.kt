@@ -15,12 +15,15 @@ class LabelledMask(val card: ModelCard, val image: PixelImage, val mask: Mask, v
      * The overlay at [opacity] with [card]'s colours, or [Overlay.Refused] when [card] is not the model that
      * made this mask (the caller should run the new model instead). Never throws for a model switch.
      */
-    fun recolour(card: ModelCard, opacity: Int): Overlay {
+    fun recolour(card: ModelCard, opacity: Int, only: Set<Int>? = null): Overlay {
         if (!sameModel(card, this.card)) {
             return Overlay.Refused("the mask on screen was made by ${this.card.name} (${this.card.modelFile}), not by ${card.name} (${card.modelFile}): run the model again")
         }
-        return Overlay.Drawn(Postprocess.overlay(image, mask, this.card.classes, opacity))
+        return Overlay.Drawn(Postprocess.overlay(image, mask, this.card.classes, opacity, only))
     }
+
+    /** The image where the mask holds a class of [keep], transparent elsewhere (background removal). */
+    fun cutout(keep: Set<Int>): ByteArray = Postprocess.cutout(image, mask, card.numClasses, keep)
 
     companion object {
         /** The same model file described by the same classes (names and colours): its class ids mean the same. */
@@ -44,14 +47,49 @@ sealed class Overlay {
 /** Where a model runs. */
 enum class Accelerator(val label: String) { CPU("CPU"), GPU("GPU") }
 
-/** What the screen's controls choose; [modelFile] identifies the selected model (null: none usable). */
+/**
+ * What the screen's controls choose; [modelFile] identifies the selected model (null: none usable);
+ * [only] is the class filter (null: every class coloured).
+ */
 data class Settings(
     val modelFile: String?,
     val letterbox: Boolean,
     val accelerator: Accelerator,
     val threads: Int,
-    val opacity: Int
+    val opacity: Int,
+    val only: Set<Int>? = null
 )
+
+/**
+ * The class filter of each model (class ids mean different things in different models, so a filter
+ * chosen for one never applies to another): toggling a class, and what the legend's switch shows.
+ */
+class ClassFilters {
+    private val byModel = HashMap<String, Set<Int>>()
+
+    /** The filter of [card], or null when every class is coloured. */
+    fun of(card: ModelCard): Set<Int>? = byModel[card.modelFile]
+
+    /**
+     * [classId] switched on or off for [card]: from "every class", switching one off keeps the others;
+     * switching the last hidden one back on returns to "every class". Returns the new filter.
+     */
+    fun toggle(card: ModelCard, classId: Int): Set<Int>? {
+        if (classId < 0 || classId >= card.numClasses) throw ContractException("class id $classId; ${card.name} has ${card.numClasses} classes")
+        val all = (0 until card.numClasses).toSet()
+        val current = byModel[card.modelFile] ?: all
+        val next = if (classId in current) current - classId else current + classId
+        if (next == all) byModel.remove(card.modelFile) else byModel[card.modelFile] = next
+        return of(card)
+    }
+
+    /** Only [classId] (for example "person" for background removal), or back to every class if it was the only one. */
+    fun solo(card: ModelCard, classId: Int): Set<Int>? {
+        if (classId < 0 || classId >= card.numClasses) throw ContractException("class id $classId; ${card.name} has ${card.numClasses} classes")
+        if (byModel[card.modelFile] == setOf(classId)) byModel.remove(card.modelFile) else byModel[card.modelFile] = setOf(classId)
+        return of(card)
+    }
+}
 
 /** What a change of [Settings] requires: compile another segmenter, run the model again on the still image, or only redraw. */
 class Redo(val recompile: Boolean, val rerun: Boolean, val redraw: Boolean) {
@@ -61,13 +99,13 @@ class Redo(val recompile: Boolean, val rerun: Boolean, val redraw: Boolean) {
         /**
          * From [before] to [after] with [still] = a gallery image on screen (camera frames rerun by themselves).
          * Model, accelerator or thread count: recompile; those or letterbox, with a still image: rerun it, so
-         * overlay, legend and timings are never stale; only opacity: redraw the mask already there.
+         * overlay, legend and timings are never stale; only opacity or the class filter: redraw the mask already there.
          */
         fun of(before: Settings, after: Settings, still: Boolean): Redo {
             val recompile = before.modelFile != after.modelFile || before.accelerator != after.accelerator ||
                 (after.accelerator == Accelerator.CPU && before.threads != after.threads)
             val rerun = still && after.modelFile != null && (recompile || before.letterbox != after.letterbox)
-            val redraw = !rerun && still && before.opacity != after.opacity
+            val redraw = !rerun && still && (before.opacity != after.opacity || before.only != after.only)
             return Redo(recompile, rerun, redraw)
         }
     }

@@ -178,6 +178,50 @@ class AppLogicTest {
     }
 
     @Test
+    fun classFilterColoursOnlyItsClassesAndCutoutRemovesTheBackground() {
+        val image = coordinates(3, 2)
+        val mask = Mask(3, 2, intArrayOf(0, 5, 5, 1, 2, 3))
+        val classes = card("smoke_float").classes
+        val all = Postprocess.overlay(image, mask, classes, 200)
+        val five = Postprocess.overlay(image, mask, classes, 200, setOf(5))
+        for (p in 0 until 6) for (c in 0 until 4) {
+            val expected = when {
+                c == 3 -> 255.toByte()
+                mask.ids[p] == 5 -> all[4 * p + c]
+                else -> image.data[3 * p + c] // not coloured: the image itself
+            }
+            assertEquals("pixel $p channel $c", expected, five[4 * p + c])
+        }
+        assertArrayEquals(all, Postprocess.overlay(image, mask, classes, 200, (0..5).toSet()))
+        val cut = Postprocess.cutout(image, mask, 6, setOf(5, 1))
+        val kept = listOf(1, 2, 3)
+        for (p in 0 until 6) {
+            val pixel = cut.copyOfRange(4 * p, 4 * p + 4).toList()
+            val expected = if (p in kept) listOf(image.data[3 * p], image.data[3 * p + 1], image.data[3 * p + 2], 255.toByte()) else listOf<Byte>(0, 0, 0, 0)
+            assertEquals("cutout pixel $p", expected, pixel)
+        }
+        expectContractError("mask holds class id 5; there are 4 classes") { Postprocess.cutout(image, mask, 4, setOf(1)) }
+    }
+
+    @Test
+    fun classFiltersAreKeptPerModel() {
+        val scores = card("smoke_float")
+        val other = card("tiny_int8_mask")
+        val filters = ClassFilters()
+        assertNull(filters.of(scores))
+        assertEquals(setOf(0, 1, 2, 4, 5), filters.toggle(scores, 3))
+        assertNull("another model's filter is its own", filters.of(other))
+        assertEquals(setOf(2), filters.solo(other, 2))
+        assertEquals(setOf(0, 1, 2, 4, 5), filters.of(scores))
+        assertNull("back to every class", filters.toggle(scores, 3))
+        assertNull("solo twice: every class again", filters.solo(other, 2))
+        expectContractError("class id 6; smoke") { filters.toggle(scores, 6) }
+        // A filter change redraws a still image, like opacity.
+        val base = Settings("a.tflite", false, Accelerator.CPU, 4, 128)
+        assertEquals("Redo(recompile=false, rerun=false, redraw=true)", Redo.of(base, base.copy(only = setOf(1)), true).toString())
+    }
+
+    @Test
     fun changesRerunTheStillImageAndOpacityOnlyRedraws() {
         val base = Settings("a.tflite", false, Accelerator.CPU, 4, 128)
         fun redo(after: Settings, still: Boolean = true) = Redo.of(base, after, still).toString()
