@@ -65,6 +65,7 @@ def test_manifest_and_resources_compile_with_aapt(tmp_path):
     source = (main / "AndroidManifest.xml").read_text()
     assert "package=" not in source, "AGP 8 takes the package from namespace; drop package= from the manifest"
     manifest = tmp_path / "AndroidManifest.xml"
+    source = source.replace("${applicationId}", _gradle_setting("applicationId"))  # a placeholder AGP fills in
     manifest.write_text(source.replace("<manifest ", f'<manifest package="{_gradle_setting("namespace")}" ', 1))
     apk = tmp_path / "app.apk"
     cmd = ["aapt", "package", "-f", "-M", str(manifest), "-S", str(main / "res"), "-I", str(FRAMEWORK_RES)]
@@ -82,6 +83,11 @@ def test_manifest_and_resources_compile_with_aapt(tmp_path):
     required = re.findall(r"^\s*uses-(?:implied-)?feature: name='(android\.hardware\.camera[\w.]*)'", badging.stdout, re.M)
     assert required == [], badging.stdout
     assert "uses-feature-not-required: name='android.hardware.camera'" in badging.stdout, badging.stdout
+    # The share sheet's FileProvider, with the paths resource it names.
+    tree = subprocess.run(["aapt", "dump", "xmltree", str(apk), "AndroidManifest.xml"], capture_output=True, text=True)
+    assert '"androidx.core.content.FileProvider"' in tree.stdout, tree.stdout
+    assert '"com.deeplabtf.segment.files"' in tree.stdout, tree.stdout
+    assert "share_paths.xml" in subprocess.run(["aapt", "list", str(apk)], capture_output=True, text=True).stdout
 
 
 def test_every_kotlin_file_parses():
@@ -113,7 +119,7 @@ def test_app_code_calls_the_tested_core_decisions():
     # Bug 2: targetRotation follows the display while the activity handles rotation itself.
     assert "analysis.targetRotation = display.rotation" in camera and "registerDisplayListener" in camera
     # Bugs 3 and 5: masks kept with their model, redraws refused for another card, changes decided by Redo.
-    assert "shown = LabelledMask(active.card, image" in model and "mask.recolour(card, state.value.opacity)" in model
+    assert "shown = LabelledMask(active.card, image" in model and "mask.recolour(card, s.opacity, s.only)" in model
     assert "is Overlay.Refused -> still?.let { segment(it) }" in model
     assert "val redo = Redo.of(before, after, still != null)" in model
     assert "Postprocess.overlay" not in model  # no recolouring outside LabelledMask

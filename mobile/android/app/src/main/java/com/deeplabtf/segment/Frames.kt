@@ -11,6 +11,8 @@ import androidx.camera.core.ImageProxy
 import com.deeplabtf.segcore.CropRect
 import com.deeplabtf.segcore.Orientation
 import com.deeplabtf.segcore.PixelImage
+import java.io.File
+import java.io.IOException
 import java.nio.ByteBuffer
 
 /** Conversions between Android images and segcore's [PixelImage]; every turn and flip is segcore's (tested there). */
@@ -43,6 +45,14 @@ object Frames {
         val bitmap = Bitmap.createBitmap(width, height, Bitmap.Config.ARGB_8888)
         bitmap.copyPixelsFromBuffer(ByteBuffer.wrap(rgba))
         return bitmap
+    }
+
+    /** [bitmap] as a PNG at [file], written under a temporary name and renamed when complete. */
+    fun writePng(bitmap: Bitmap, file: File): File {
+        val partial = File(file.parentFile, file.name + ".partial")
+        partial.outputStream().use { if (!bitmap.compress(Bitmap.CompressFormat.PNG, 100, it)) throw IOException("cannot encode ${file.name}") }
+        if (!partial.renameTo(file)) throw IOException("cannot rename ${partial.name} to ${file.name}")
+        return file
     }
 
     /**

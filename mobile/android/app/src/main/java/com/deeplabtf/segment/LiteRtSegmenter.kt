@@ -73,8 +73,8 @@ class LiteRtSegmenter(
         return options
     }
 
-    /** Preprocess [image], run the model, postprocess; [opacity] 0..255 for the overlay. */
-    fun segment(image: PixelImage, mode: ResizeMode, opacity: Int): SegmentResult {
+    /** Preprocess [image], run the model, postprocess; [opacity] 0..255 for the overlay of the classes in [only] (null: all). */
+    fun segment(image: PixelImage, mode: ResizeMode, opacity: Int, only: Set<Int>? = null): SegmentResult {
         val start = System.nanoTime()
         val input = pipeline.preprocess(image, mode)
         write(input)
@@ -82,7 +82,7 @@ class LiteRtSegmenter(
         model.run(inputs, outputs)
         val raw = read(outputs[0])
         val ran = System.nanoTime()
-        val segmentation = pipeline.postprocess(image, input, raw, opacity)
+        val segmentation = pipeline.postprocess(image, input, raw, opacity, only)
         val done = System.nanoTime()
         return SegmentResult(image, segmentation, Timings(ms(start, written), ms(written, ran), ms(ran, done)))
     }

@@ -7,6 +7,7 @@ import androidx.camera.core.ImageProxy
 import androidx.lifecycle.AndroidViewModel
 import com.deeplabtf.segcore.Accelerator
 import com.deeplabtf.segcore.AcceleratorFallback
+import com.deeplabtf.segcore.ClassFilters
 import com.deeplabtf.segcore.CompileException
 import com.deeplabtf.segcore.LabelledMask
 import com.deeplabtf.segcore.ModelCard
@@ -24,8 +25,8 @@ import java.util.concurrent.Executors
 
 enum class Mode { CAMERA, GALLERY }
 
-/** A legend row: a class present in the current mask, its colour and share of the image. */
-data class LegendEntry(val name: String, val color: Int, val fraction: Float)
+/** A legend row: a class present in the current mask, its colour, share of the image and whether the filter colours it. */
+data class LegendEntry(val id: Int, val name: String, val color: Int, val fraction: Float, val coloured: Boolean)
 
 /** Everything the screen shows. */
 data class UiState(
@@ -42,14 +43,18 @@ data class UiState(
     val opacity: Int = 128,
     val letterbox: Boolean = false,
     val frontCamera: Boolean = false,
+    /** The current model's class filter (segcore ClassFilters; null: every class coloured). */
+    val only: Set<Int>? = null,
     val frame: Bitmap? = null,
     val legend: List<LegendEntry> = emptyList(),
     val timings: Timings? = null,
     val error: String? = null,
+    /** PNG files (overlay, cut-out) ready for the share sheet; the screen clears it once shown. */
+    val shareFiles: List<java.io.File>? = null,
 ) {
     val card: ModelCard? get() = models.getOrNull(selected)?.card
 
-    val settings: Settings get() = Settings(card?.modelFile, letterbox, accelerator, threads, opacity)
+    val settings: Settings get() = Settings(card?.modelFile, letterbox, accelerator, threads, opacity, only)
 
     /** Cards in the assets that cannot be used, and why (a card that does not describe its model, ...). */
     val problems: List<String> get() = models.mapNotNull { it.problem }
@@ -73,6 +78,8 @@ class SegmentViewModel(application: Application) : AndroidViewModel(application)
     private var still: PixelImage? = null
     /** The mask on screen, kept with the model that made it. */
     private var shown: LabelledMask? = null
+    /** Class filters per model; only touched on the main thread. */
+    private val filters = ClassFilters()
 
     /** The executor CameraX delivers frames on: the inference thread itself, so frames never queue up. */
     val analysisExecutor: ExecutorService get() = worker
@@ -89,7 +96,39 @@ class SegmentViewModel(application: Application) : AndroidViewModel(application)
         }
     }
 
-    fun selectModel(index: Int) = change { it.copy(selected = index, letterbox = it.models[index].card?.input?.resize == ResizeMode.LETTERBOX) }
+    fun selectModel(index: Int) = change {
+        val card = it.models[index].card
+        it.copy(selected = index, letterbox = card?.input?.resize == ResizeMode.LETTERBOX, only = card?.let { c -> filters.of(c) })
+    }
+
+    /** A legend entry tapped: its class coloured or not (the current model's filter). */
+    fun toggleClass(classId: Int) {
+        val card = state.value.card ?: return
+        val only = filters.toggle(card, classId)
+        change { it.copy(only = only) }
+    }
+
+    /** The overlay and the cut-out of the image on screen as PNG files for the share sheet ([UiState.shareFiles]). */
+    fun share() {
+        val keep = state.value.card?.let { filters.cutoutClasses(it) } ?: return
+        onWorker { writeShareFiles(keep) }
+    }
+
+    /** On [worker]: the PNGs of the mask on screen, if it is the current model's. */
+    private fun writeShareFiles(keep: Set<Int>) {
+        val mask = shown ?: return
+        val card = segmenter?.card ?: return
+        val overlay = mask.recolour(card, state.value.opacity, state.value.only) as? Overlay.Drawn ?: return
+        val folder = java.io.File(getApplication<Application>().cacheDir, "shared").apply { mkdirs() }
+        val files = listOf(
+            Frames.writePng(Frames.toBitmap(mask.image.width, mask.image.height, overlay.rgba), java.io.File(folder, "overlay.png")),
+            Frames.writePng(Frames.toBitmap(mask.image.width, mask.image.height, mask.cutout(keep)), java.io.File(folder, "cutout.png")),
+        )
+        state.update { it.copy(shareFiles = files) }
+    }
+
+    /** The share sheet was shown. */
+    fun shared() = state.update { it.copy(shareFiles = null) }
 
     fun setAccelerator(accelerator: Accelerator) = change { it.copy(accelerator = accelerator) }
 
@@ -160,8 +199,12 @@ class SegmentViewModel(application: Application) : AndroidViewModel(application)
     private fun redraw() {
         val mask = shown ?: return
         val card = segmenter?.card ?: return
-        when (val overlay = mask.recolour(card, state.value.opacity)) {
-            is Overlay.Drawn -> state.update { it.copy(frame = Frames.toBitmap(mask.image.width, mask.image.height, overlay.rgba)) }
+        val s = state.value
+        when (val overlay = mask.recolour(card, s.opacity, s.only)) {
+            is Overlay.Drawn -> state.update { state ->
+                val legend = state.legend.map { it.copy(coloured = s.only == null || it.id in s.only) }
+                state.copy(frame = Frames.toBitmap(mask.image.width, mask.image.height, overlay.rgba), legend = legend)
+            }
             is Overlay.Refused -> still?.let { segment(it) }
         }
     }
@@ -171,13 +214,14 @@ class SegmentViewModel(application: Application) : AndroidViewModel(application)
         val active = segmenter ?: return
         val s = state.value
         val mode = if (s.letterbox) ResizeMode.LETTERBOX else ResizeMode.STRETCH
-        val result = active.segment(image, mode, s.opacity)
+        val result = active.segment(image, mode, s.opacity, s.only)
         val segmentation = result.segmentation
         shown = LabelledMask(active.card, image, segmentation.mask, segmentation.present)
         val total = (image.width * image.height).toFloat()
         val legend = segmentation.present.map { count ->
             val c = active.card.classes[count.id]
-            LegendEntry(c.name, (0xFF shl 24) or (c.red shl 16) or (c.green shl 8) or c.blue, count.pixels / total)
+            val coloured = s.only == null || count.id in s.only
+            LegendEntry(c.id, c.name, (0xFF shl 24) or (c.red shl 16) or (c.green shl 8) or c.blue, count.pixels / total, coloured)
         }.sortedByDescending { it.fraction }
         val bitmap = Frames.toBitmap(image.width, image.height, segmentation.overlay)
         state.update { it.copy(frame = bitmap, legend = legend, timings = result.timings, error = null) }

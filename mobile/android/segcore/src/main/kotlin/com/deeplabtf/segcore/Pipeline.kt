@@ -19,12 +19,15 @@ class Pipeline(val card: ModelCard) {
     fun preprocess(image: PixelImage, mode: ResizeMode = card.input.resize): InputTensor =
         Preprocess.run(image, card.input, mode)
 
-    /** Mask at model resolution, mask at image resolution, overlay at [opacity] (0..255) and classes present. */
-    fun postprocess(image: PixelImage, input: InputTensor, output: OutputTensor, opacity: Int): Segmentation {
+    /**
+     * Mask at model resolution, mask at image resolution, overlay at [opacity] (0..255; only the classes of
+     * the filter [only] coloured, when given) and classes present.
+     */
+    fun postprocess(image: PixelImage, input: InputTensor, output: OutputTensor, opacity: Int, only: Set<Int>? = null): Segmentation {
         val start = System.nanoTime()
         val modelMask = Postprocess.maskFromOutput(card.output, card.numClasses, output)
         val mask = Resize.maskToImage(modelMask, input.box, card.input.height, card.input.width, image.height, image.width)
-        val overlay = Postprocess.overlay(image, mask, card.classes, opacity)
+        val overlay = Postprocess.overlay(image, mask, card.classes, opacity, only)
         val present = Postprocess.classesPresent(mask, card.numClasses)
         return Segmentation(mask, overlay, present, (System.nanoTime() - start) / 1e6)
     }

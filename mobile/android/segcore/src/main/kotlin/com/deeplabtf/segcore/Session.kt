@@ -83,12 +83,12 @@ class ClassFilters {
         return of(card)
     }
 
-    /** Only [classId] (for example "person" for background removal), or back to every class if it was the only one. */
-    fun solo(card: ModelCard, classId: Int): Set<Int>? {
-        if (classId < 0 || classId >= card.numClasses) throw ContractException("class id $classId; ${card.name} has ${card.numClasses} classes")
-        if (byModel[card.modelFile] == setOf(classId)) byModel.remove(card.modelFile) else byModel[card.modelFile] = setOf(classId)
-        return of(card)
-    }
+    /**
+     * The classes a cut-out keeps: the filter, or without one every class but those the card names
+     * "background" (PASCAL VOC's class 0), so that a person stays on a transparent background.
+     */
+    fun cutoutClasses(card: ModelCard): Set<Int> =
+        of(card) ?: card.classes.filter { it.name.toLowerCase() != "background" }.map { it.id }.toSet()
 }
 
 /** What a change of [Settings] requires: compile another segmenter, run the model again on the still image, or only redraw. */

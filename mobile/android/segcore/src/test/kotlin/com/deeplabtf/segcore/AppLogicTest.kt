@@ -211,10 +211,13 @@ class AppLogicTest {
         assertNull(filters.of(scores))
         assertEquals(setOf(0, 1, 2, 4, 5), filters.toggle(scores, 3))
         assertNull("another model's filter is its own", filters.of(other))
-        assertEquals(setOf(2), filters.solo(other, 2))
+        assertEquals(setOf(0, 1, 3, 4, 5), filters.toggle(other, 2))
         assertEquals(setOf(0, 1, 2, 4, 5), filters.of(scores))
         assertNull("back to every class", filters.toggle(scores, 3))
-        assertNull("solo twice: every class again", filters.solo(other, 2))
+        assertEquals(setOf(0, 1, 3, 4, 5), filters.cutoutClasses(other))
+        assertNull(filters.toggle(other, 2))
+        assertEquals("without a filter, every class but background", setOf(1, 2, 3, 4, 5), filters.cutoutClasses(card("deeplabv3_257_mv_gpu")).minus((6..20).toSet()))
+        assertEquals(20, filters.cutoutClasses(card("deeplabv3_257_mv_gpu")).size)
         expectContractError("class id 6; smoke") { filters.toggle(scores, 6) }
         // A filter change redraws a still image, like opacity.
         val base = Settings("a.tflite", false, Accelerator.CPU, 4, 128)

@@ -1,6 +1,7 @@
 package com.deeplabtf.segment.ui
 
 import androidx.compose.foundation.background
+import androidx.compose.foundation.clickable
 import androidx.compose.foundation.layout.Arrangement
 import androidx.compose.foundation.layout.Box
 import androidx.compose.foundation.layout.Row
@@ -13,6 +14,7 @@ import androidx.compose.material3.Text
 import androidx.compose.runtime.Composable
 import androidx.compose.ui.Alignment
 import androidx.compose.ui.Modifier
+import androidx.compose.ui.draw.alpha
 import androidx.compose.ui.graphics.Color
 import androidx.compose.ui.unit.dp
 import com.deeplabtf.segcore.Accelerator
@@ -21,12 +23,19 @@ import com.deeplabtf.segment.Timings
 import com.deeplabtf.segment.UiState
 import java.util.Locale
 
-/** The classes present in the current image, largest first, with the card's colours. */
+/**
+ * The classes present in the current image, largest first, with the card's colours; tapping one switches
+ * its colouring (the model's class filter), a class left uncoloured is shown faded.
+ */
 @Composable
-fun Legend(entries: List<LegendEntry>) {
+fun Legend(entries: List<LegendEntry>, onToggle: (Int) -> Unit) {
     LazyRow(horizontalArrangement = Arrangement.spacedBy(12.dp)) {
         items(entries) { entry ->
-            Row(verticalAlignment = Alignment.CenterVertically, horizontalArrangement = Arrangement.spacedBy(4.dp)) {
+            Row(
+                modifier = Modifier.clickable { onToggle(entry.id) }.alpha(if (entry.coloured) 1f else 0.4f),
+                verticalAlignment = Alignment.CenterVertically,
+                horizontalArrangement = Arrangement.spacedBy(4.dp),
+            ) {
                 Box(Modifier.size(14.dp).background(Color(entry.color), RoundedCornerShape(3.dp)))
                 Text(
                     "${entry.name} ${String.format(Locale.US, "%.0f", entry.fraction * 100)}%",

@@ -1,6 +1,7 @@
 package com.deeplabtf.segment.ui
 
 import android.Manifest
+import android.content.Intent
 import android.content.pm.PackageManager
 import androidx.activity.compose.rememberLauncherForActivityResult
 import androidx.activity.result.PickVisualMediaRequest
@@ -23,6 +24,7 @@ import androidx.compose.material3.Scaffold
 import androidx.compose.material3.Text
 import androidx.compose.material3.TextButton
 import androidx.compose.runtime.Composable
+import androidx.compose.runtime.LaunchedEffect
 import androidx.compose.runtime.getValue
 import androidx.compose.runtime.mutableStateOf
 import androidx.compose.runtime.remember
@@ -36,6 +38,7 @@ import androidx.compose.ui.res.stringResource
 import androidx.compose.ui.text.style.TextAlign
 import androidx.compose.ui.unit.dp
 import androidx.core.content.ContextCompat
+import androidx.core.content.FileProvider
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import com.deeplabtf.segment.Mode
 import com.deeplabtf.segment.R
@@ -55,6 +58,20 @@ fun SegmentScreen(viewModel: SegmentViewModel) {
         if (uri != null) viewModel.onGalleryImage(uri)
     }
     val pick = { pickImage.launch(PickVisualMediaRequest(ActivityResultContracts.PickVisualMedia.ImageOnly)) }
+
+    // The view model wrote the PNGs; the share sheet needs an activity context, so it starts here.
+    val files = state.shareFiles
+    LaunchedEffect(files) {
+        if (files == null) return@LaunchedEffect
+        val uris = ArrayList(files.map { FileProvider.getUriForFile(context, "${context.packageName}.files", it) })
+        val send = Intent(Intent.ACTION_SEND_MULTIPLE).apply {
+            type = "image/png"
+            putParcelableArrayListExtra(Intent.EXTRA_STREAM, uris)
+            addFlags(Intent.FLAG_GRANT_READ_URI_PERMISSION)
+        }
+        context.startActivity(Intent.createChooser(send, null))
+        viewModel.shared()
+    }
 
     Scaffold { padding ->
         Column(
@@ -98,7 +115,11 @@ fun SegmentScreen(viewModel: SegmentViewModel) {
                 verticalArrangement = Arrangement.spacedBy(6.dp),
             ) {
                 Stats(state)
-                Legend(state.legend)
+                Legend(state.legend, viewModel::toggleClass)
+                if (state.legend.isNotEmpty()) {
+                    Text(stringResource(R.string.legend_hint), style = MaterialTheme.typography.bodySmall)
+                    TextButton(onClick = viewModel::share) { Text(stringResource(R.string.share)) }
+                }
                 Controls(state, viewModel)
             }
         }
