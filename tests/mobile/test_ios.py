@@ -143,3 +143,21 @@ def test_gpu_accelerator_is_looked_for_where_the_project_embeds_it(tmp_path):
     (tmp_path / "LiteRT" / "libLiteRtMetalAccelerator.dylib").write_bytes(b"dylib")
     subprocess.run(["sh", "-euc", scripts[0]], env=env, check=True)
     assert embedded.read_bytes() == b"dylib"
+
+
+def test_class_filter_and_share_go_through_the_core():
+    """The filter of each model and the cut-out are the core's (segcore::ClassFilters, segcore::cutout; ctest
+    app_logic); Swift calls them by the names the header gives them and shares overlay and cut-out."""
+    header = (APP / "SegmenterBridge.h").read_text()
+    bridge = (APP / "SegmenterBridge.mm").read_text()
+    model = (APP / "SegmentationViewModel.swift").read_text()
+    view = (APP / "ContentView.swift").read_text()
+    for swift_name in ("cutout(keeping:)", "filter(for:)", "toggle(classId:for:)", "cutoutClasses(for:)"):
+        assert f"NS_SWIFT_NAME({swift_name})" in header, swift_name
+    assert "segcore::ClassFilters _filters;" in bridge and "segcore::cutout(_shown->image.view()" in bridge
+    assert re.search(r"segmentRGBA:\(NSData \*\)rgba[\s\S]*?opacity:\(NSInteger\)opacity\s+only:", header)
+    assert "letterbox: letterbox, opacity: opacity, only: only)" in model
+    assert "segmenter.overlay(withOpacity: opacity, only: only)" in model
+    assert "self.filters.toggle(classId: classId, for: segmenter)" in model
+    assert "segmenter.cutout(keeping: self.filters.cutoutClasses(for: segmenter))" in model
+    assert "ShareLink(items: model.shareItems.map" in view and "model.toggleClass($0)" in view

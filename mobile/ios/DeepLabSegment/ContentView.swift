@@ -44,7 +44,18 @@ struct ContentView: View {
             ScrollView {
                 VStack(alignment: .leading, spacing: 8) {
                     StatsView(times: model.times, running: model.running, threads: model.threads)
-                    LegendView(items: model.legend)
+                    LegendView(items: model.legend) { model.toggleClass($0) }
+                    if model.overlay != nil {
+                        HStack {
+                            Button("Prepare overlay and cut-out") { model.prepareShare() }
+                            if !model.shareItems.isEmpty {
+                                ShareLink(items: model.shareItems.map { Image(uiImage: $0) }) { _ in
+                                    SharePreview("DeepLab Segment")
+                                }
+                            }
+                        }
+                        .font(.caption)
+                    }
                     SettingsView()
                 }
             }
@@ -102,9 +113,11 @@ struct StatsView: View {
     }
 }
 
-/// The classes present in the current image, largest first, with the card's colours.
+/// The classes present in the current image, largest first, with the card's colours; a tap switches a class's
+/// colouring (the model's class filter), an uncoloured class is faded.
 struct LegendView: View {
     let items: [LegendItem]
+    let onToggle: (Int) -> Void
 
     var body: some View {
         ScrollView(.horizontal, showsIndicators: false) {
@@ -114,6 +127,8 @@ struct LegendView: View {
                         RoundedRectangle(cornerRadius: 3).fill(item.color).frame(width: 14, height: 14)
                         Text("\(item.name) \(Int((item.fraction * 100).rounded()))%").font(.caption)
                     }
+                    .opacity(item.coloured ? 1 : 0.4)
+                    .onTapGesture { onToggle(item.id) }
                 }
             }
         }

@@ -39,13 +39,15 @@ enum RGBAImage {
         return CGImageSourceCreateThumbnailAtIndex(source, 0, options as CFDictionary)
     }
 
-    /// RGBA bytes (alpha 255) to a UIImage for display.
-    static func image(from rgba: Data, width: Int, height: Int) -> UIImage? {
+    /// RGBA bytes to a UIImage: alpha 255 (an overlay), or with `alpha` a cut-out's 0/255 alpha (its transparent
+    /// pixels are all 0, so the bytes are the same premultiplied or not).
+    static func image(from rgba: Data, width: Int, height: Int, alpha: Bool = false) -> UIImage? {
         guard let provider = CGDataProvider(data: rgba as CFData),
               let cg = CGImage(
                   width: width, height: height, bitsPerComponent: 8, bitsPerPixel: 32, bytesPerRow: width * 4,
                   space: CGColorSpaceCreateDeviceRGB(),
-                  bitmapInfo: CGBitmapInfo(rawValue: CGImageAlphaInfo.noneSkipLast.rawValue),
+                  bitmapInfo: CGBitmapInfo(rawValue: (alpha ? CGImageAlphaInfo.premultipliedLast
+                                                          : CGImageAlphaInfo.noneSkipLast).rawValue),
                   provider: provider, decode: nil, shouldInterpolate: true, intent: .defaultIntent
               ) else { return nil }
         return UIImage(cgImage: cg)

@@ -22,12 +22,13 @@ struct ModelEntry: Identifiable, Hashable {
     var fileName: String { (cardPath as NSString).lastPathComponent }
 }
 
-/// A legend row: a class present in the current image, its colour and share of the image.
+/// A legend row: a class present in the current image, its colour, share of the image and whether the filter colours it.
 struct LegendItem: Identifiable {
     let id: Int
     let name: String
     let color: Color
     let fraction: Double
+    var coloured: Bool
 }
 
 struct StageTimes {
@@ -68,11 +69,14 @@ final class SegmentationViewModel: ObservableObject {
     @Published private(set) var notice: String?
     /// Where the model runs now (the CPU after a GPU failure); nil without a segmenter.
     @Published private(set) var running: Backend?
+    /// The overlay and the cut-out of the image on screen, ready for the share sheet (prepareShare()).
+    @Published private(set) var shareItems: [UIImage] = []
 
     static let threadRange = 1...8
 
     private let queue = DispatchQueue(label: "segmentation.inference", qos: .userInitiated)
     private var segmenter: DLSSegmenter?   // only touched on `queue`
+    private let filters = DLSClassFilters()  // the class filter of each model; only touched on `queue`
     private var lastSize: (width: Int, height: Int)?  // of the last overlay; only touched on `queue`
     private var busy = false               // only touched on the main thread
     private var still: CGImage?            // the gallery image on screen; only touched on the main thread
@@ -152,13 +156,15 @@ final class SegmentationViewModel: ObservableObject {
         defer { DispatchQueue.main.async { self.busy = false } }
         guard let segmenter = segmenter, let pixels = RGBAImage.pixels(of: image) else { return }
         do {
+            let only = filters.filter(for: segmenter)
             let result = try segmenter.segmentRGBA(pixels.data, width: pixels.width, height: pixels.height,
-                                                   letterbox: letterbox, opacity: opacity)
+                                                   letterbox: letterbox, opacity: opacity, only: only)
             let total = Double(result.width * result.height)
+            let shown = Self.colouredIds(only)
             let legend = result.present.map { c in
                 LegendItem(id: c.classId, name: c.name,
                            color: Color(red: Double(c.red) / 255, green: Double(c.green) / 255, blue: Double(c.blue) / 255),
-                           fraction: Double(c.pixels) / total)
+                           fraction: Double(c.pixels) / total, coloured: shown?.contains(c.classId) ?? true)
             }.sorted { $0.fraction > $1.fraction }
             lastSize = (result.width, result.height)
             let picture = RGBAImage.image(from: result.overlayRGBA, width: result.width, height: result.height)
@@ -168,6 +174,7 @@ final class SegmentationViewModel: ObservableObject {
                 self.overlay = picture
                 self.legend = legend
                 self.times = times
+                self.shareItems = []
             }
         } catch {
             let message = error.localizedDescription
@@ -175,17 +182,48 @@ final class SegmentationViewModel: ObservableObject {
         }
     }
 
-    /// A new opacity redraws the last overlay from its mask, without running the model.
+    /// A new opacity or class filter redraws the last overlay from its mask, without running the model.
     private func redrawOverlay() {
         let opacity = Int(opacity.rounded())
         queue.async {
             guard let segmenter = self.segmenter, let size = self.lastSize else { return }
-            guard let rgba = segmenter.overlay(withOpacity: opacity) else {
+            let only = self.filters.filter(for: segmenter)
+            guard let rgba = segmenter.overlay(withOpacity: opacity, only: only) else {
                 DispatchQueue.main.async { self.rerunStill() }
                 return
             }
             let picture = RGBAImage.image(from: rgba, width: size.width, height: size.height)
-            DispatchQueue.main.async { self.overlay = picture }
+            let shown = Self.colouredIds(only)
+            DispatchQueue.main.async {
+                self.overlay = picture
+                for i in self.legend.indices { self.legend[i].coloured = shown?.contains(self.legend[i].id) ?? true }
+                self.shareItems = []
+            }
+        }
+    }
+
+    private static func colouredIds(_ only: [NSNumber]?) -> Set<Int>? {
+        only.map { Set($0.map { $0.intValue }) }
+    }
+
+    /// A legend class tapped: coloured or not, in the current model's filter; the overlay is redrawn.
+    func toggleClass(_ classId: Int) {
+        queue.async {
+            guard let segmenter = self.segmenter else { return }
+            self.filters.toggle(classId: classId, for: segmenter)
+        }
+        redrawOverlay()
+    }
+
+    /// The overlay on screen and the cut-out (the coloured classes, or all but background, on transparency).
+    func prepareShare() {
+        guard let overlay = overlay else { return }
+        queue.async {
+            guard let segmenter = self.segmenter, let size = self.lastSize,
+                  let rgba = segmenter.cutout(keeping: self.filters.cutoutClasses(for: segmenter)),
+                  let cutout = RGBAImage.image(from: rgba, width: size.width, height: size.height, alpha: true)
+            else { return }
+            DispatchQueue.main.async { self.shareItems = [overlay, cutout] }
         }
     }
 

@@ -51,17 +51,33 @@ typedef NS_ENUM(NSInteger, DLSAccelerator) {
 /// The card's default resize is letterbox (keep the aspect ratio) rather than stretch.
 @property(nonatomic, readonly) BOOL letterboxByDefault;
 
-/// rgba: width * height * 4 bytes, rows without padding.
+/// rgba: width * height * 4 bytes, rows without padding. only: the class filter (nil: every class coloured).
 - (nullable DLSResult *)segmentRGBA:(NSData *)rgba
                               width:(NSInteger)width
                              height:(NSInteger)height
                           letterbox:(BOOL)letterbox
                             opacity:(NSInteger)opacity
+                               only:(nullable NSArray<NSNumber *> *)only
                               error:(NSError **)error;
 
 /// The overlay of the last segmented image at a new opacity, without running the model; nil before any.
 /// The mask is kept with the model that made it (segcore::LabelledMask): segcore::recolour refuses another card.
-- (nullable NSData *)overlayWithOpacity:(NSInteger)opacity;
+- (nullable NSData *)overlayWithOpacity:(NSInteger)opacity only:(nullable NSArray<NSNumber *> *)only;
+
+/// The last image where its mask holds one of `classes`, transparent elsewhere (RGBA, straight alpha
+/// 0 or 255): background removal (segcore::cutout). nil before any image.
+- (nullable NSData *)cutoutKeeping:(NSArray<NSNumber *> *)classes NS_SWIFT_NAME(cutout(keeping:));
+@end
+
+/// The class filter of each model (segcore::ClassFilters, tested by ctest app_logic): it survives model switches,
+/// and a filter chosen for one model never applies to another.
+@interface DLSClassFilters : NSObject
+/// The filter of the segmenter's model; nil when every class is coloured.
+- (nullable NSArray<NSNumber *> *)filterFor:(DLSSegmenter *)segmenter NS_SWIFT_NAME(filter(for:));
+/// A class switched on or off for the segmenter's model (ids outside the card are ignored).
+- (void)toggleClass:(NSInteger)classId for:(DLSSegmenter *)segmenter NS_SWIFT_NAME(toggle(classId:for:));
+/// What a cut-out keeps: the filter, or every class but "background".
+- (NSArray<NSNumber *> *)cutoutClassesFor:(DLSSegmenter *)segmenter NS_SWIFT_NAME(cutoutClasses(for:));
 @end
 
 NS_ASSUME_NONNULL_END

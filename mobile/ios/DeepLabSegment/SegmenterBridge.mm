@@ -68,6 +68,23 @@ static NSError *ErrorFrom(const std::exception &e) {
 }
 @end
 
+static std::optional<std::vector<int>> IdsFrom(NSArray<NSNumber *> *_Nullable ids) {
+  if (!ids) return std::nullopt;
+  std::vector<int> out;
+  for (NSNumber *n in ids) out.push_back(n.intValue);
+  return out;
+}
+
+static NSArray<NSNumber *> *NumbersFrom(const std::vector<int> &ids) {
+  NSMutableArray<NSNumber *> *out = [NSMutableArray arrayWithCapacity:ids.size()];
+  for (int id : ids) [out addObject:@(id)];
+  return out;
+}
+
+@interface DLSSegmenter ()
+- (const segcore::ModelCard &)card;
+@end
+
 @implementation DLSSegmenter {
   std::unique_ptr<segcore::Segmenter> _segmenter;
   std::optional<segcore::LabelledMask> _shown;  // the last image, its mask and the card of the model that made it
@@ -98,6 +115,10 @@ static NSError *ErrorFrom(const std::exception &e) {
     }
   }
   return self;
+}
+
+- (const segcore::ModelCard &)card {
+  return _segmenter->card();
 }
 
 - (NSString *)modelName {
@@ -133,6 +154,7 @@ static NSError *ErrorFrom(const std::exception &e) {
                              height:(NSInteger)height
                           letterbox:(BOOL)letterbox
                             opacity:(NSInteger)opacity
+                               only:(nullable NSArray<NSNumber *> *)only
                               error:(NSError **)error {
   try {
     if (width <= 0 || height <= 0 || rgba.length != static_cast<NSUInteger>(width * height * 4)) {
@@ -141,7 +163,8 @@ static NSError *ErrorFrom(const std::exception &e) {
     const auto *bytes = static_cast<const uint8_t *>(rgba.bytes);
     segcore::ImageView view{bytes, static_cast<int>(height), static_cast<int>(width), 4};
     segcore::Segmentation s = _segmenter->segment(
-        view, letterbox ? segcore::Resize::kLetterbox : segcore::Resize::kStretch, static_cast<int>(opacity));
+        view, letterbox ? segcore::Resize::kLetterbox : segcore::Resize::kStretch, static_cast<int>(opacity),
+        IdsFrom(only));
     _shown = segcore::LabelledMask{_segmenter->card(),
                                    segcore::Image{view.height, view.width, 4, std::vector<uint8_t>(bytes, bytes + rgba.length)},
                                    s.mask_image};
@@ -157,14 +180,47 @@ static NSError *ErrorFrom(const std::exception &e) {
   }
 }
 
-- (nullable NSData *)overlayWithOpacity:(NSInteger)opacity {
+- (nullable NSData *)overlayWithOpacity:(NSInteger)opacity only:(nullable NSArray<NSNumber *> *)only {
   if (!_shown) return nil;
   try {
-    segcore::Recoloured drawn = segcore::recolour(*_shown, _segmenter->card(), static_cast<int>(opacity));
+    segcore::Recoloured drawn = segcore::recolour(*_shown, _segmenter->card(), static_cast<int>(opacity), IdsFrom(only));
     if (!drawn.refused.empty()) return nil;  // another model's mask: the caller runs the model again
     return [NSData dataWithBytes:drawn.rgba.data() length:drawn.rgba.size()];
   } catch (const std::exception &) {
     return nil;
   }
+}
+
+- (nullable NSData *)cutoutKeeping:(NSArray<NSNumber *> *)classes {
+  if (!_shown) return nil;
+  try {
+    std::vector<uint8_t> rgba = segcore::cutout(_shown->image.view(), _shown->mask,
+                                                static_cast<int>(_shown->card.classes.size()), *IdsFrom(classes));
+    return [NSData dataWithBytes:rgba.data() length:rgba.size()];
+  } catch (const std::exception &) {
+    return nil;
+  }
+}
+@end
+
+@implementation DLSClassFilters {
+  segcore::ClassFilters _filters;
+}
+
+- (nullable NSArray<NSNumber *> *)filterFor:(DLSSegmenter *)segmenter {
+  std::optional<std::vector<int>> only = _filters.of([segmenter card]);
+  return only ? NumbersFrom(*only) : nil;
+}
+
+- (void)toggleClass:(NSInteger)classId for:(DLSSegmenter *)segmenter {
+  try {
+    _filters.toggle([segmenter card], static_cast<int>(classId));
+  } catch (const std::exception &) {
+    // An id outside the card: nothing to switch.
+  }
+}
+
+- (NSArray<NSNumber *> *)cutoutClassesFor:(DLSSegmenter *)segmenter {
+  return NumbersFrom(_filters.cutout_classes([segmenter card]));
 }
 @end

@@ -1,5 +1,6 @@
 // Pre- and post-processing, bit-exact with mobile/contract/algorithms.py (README sections 1-5).
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstring>
 
@@ -358,6 +359,43 @@ Recoloured recolour(const LabelledMask& shown, const ModelCard& card, int opacit
   }
   result.rgba = overlay(shown.image.view(), shown.mask, shown.card.classes, opacity, only);
   return result;
+}
+
+std::optional<std::vector<int>> ClassFilters::of(const ModelCard& card) const {
+  auto found = by_model_.find(card.model_file);
+  if (found == by_model_.end()) return std::nullopt;
+  return found->second;
+}
+
+std::optional<std::vector<int>> ClassFilters::toggle(const ModelCard& card, int class_id) {
+  const int n = static_cast<int>(card.classes.size());
+  if (class_id < 0 || class_id >= n)
+    throw Error("class id " + std::to_string(class_id) + "; " + card.name + " has " + std::to_string(n) + " classes");
+  std::vector<bool> on(n, true);
+  if (auto current = of(card)) {
+    on.assign(n, false);
+    for (int id : *current) on[id] = true;
+  }
+  on[class_id] = !on[class_id];
+  std::vector<int> next;
+  for (int id = 0; id < n; ++id)
+    if (on[id]) next.push_back(id);
+  if (static_cast<int>(next.size()) == n)
+    by_model_.erase(card.model_file);
+  else
+    by_model_[card.model_file] = next;
+  return of(card);
+}
+
+std::vector<int> ClassFilters::cutout_classes(const ModelCard& card) const {
+  if (auto current = of(card)) return *current;
+  std::vector<int> keep;
+  for (const ClassInfo& info : card.classes) {
+    std::string lower = info.name;
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (lower != "background") keep.push_back(info.id);
+  }
+  return keep;
 }
 
 }  // namespace segcore

@@ -286,7 +286,8 @@ Segmenter::Segmenter(const std::string& card_path, const std::string& model_path
   runner_->check_card(card_);
 }
 
-Segmentation Segmenter::segment(const ImageView& image, Resize resize, int opacity) {
+Segmentation Segmenter::segment(const ImageView& image, Resize resize, int opacity,
+                               const std::optional<std::vector<int>>& only) {
   using Clock = std::chrono::steady_clock;
   auto ms = [](Clock::time_point a, Clock::time_point b) {
     return std::chrono::duration<double, std::milli>(b - a).count();
@@ -302,7 +303,7 @@ Segmentation Segmenter::segment(const ImageView& image, Resize resize, int opaci
                                      card_.output.kind, static_cast<int>(card_.classes.size()));
   result.mask_image = mask_to_image(result.mask_model, resized.box, card_.input.height, card_.input.width,
                                     image.height, image.width);
-  result.overlay_rgba = overlay(image, result.mask_image, card_.classes, opacity);
+  result.overlay_rgba = overlay(image, result.mask_image, card_.classes, opacity, only);
   result.classes = classes_present(result.mask_image);
   auto t3 = Clock::now();
   result.preprocess_ms = ms(t0, t1);

@@ -135,6 +135,26 @@ void class_filter(const std::string& contract) {
   CHECK_THROWS(cutout(image.view(), mask, 4, {1}), "class id 5; there are 4 classes");
   const LabelledMask shown{card, image, mask};
   CHECK(recolour(shown, card, 200, std::vector<int>{5}).rgba == five);
+
+  // One filter per model, as Android's ClassFilters.
+  const ModelCard other = read_model_card(contract + "/models/tiny_int8_mask.json");
+  ClassFilters filters;
+  CHECK(!filters.of(card));
+  CHECK((filters.toggle(card, 3) == std::vector<int>{0, 1, 2, 4, 5}));
+  CHECK(!filters.of(other));
+  CHECK((filters.toggle(other, 2) == std::vector<int>{0, 1, 3, 4, 5}));
+  CHECK((filters.cutout_classes(other) == std::vector<int>{0, 1, 3, 4, 5}));
+  CHECK(!filters.toggle(card, 3));
+  CHECK((filters.cutout_classes(card) == std::vector<int>{1, 2, 3, 4, 5}));  // "background" left out
+  CHECK_THROWS(filters.toggle(card, 6), "class id 6;");
+  // The segmenter's overlay takes the filter too.
+  Segmenter segmenter(contract + "/models/smoke_float.json");
+  std::vector<uint8_t> rgba(20 * 30 * 4, 90);
+  Segmentation all_classes = segmenter.segment({rgba.data(), 20, 30, 4}, Resize::kStretch, 255);
+  Segmentation none = segmenter.segment({rgba.data(), 20, 30, 4}, Resize::kStretch, 255, std::vector<int>{});
+  bool image_kept = true;  // no class coloured: the image's pixels, alpha 255
+  for (size_t i = 0; i < none.overlay_rgba.size(); ++i) image_kept &= none.overlay_rgba[i] == (i % 4 == 3 ? 255 : 90);
+  CHECK(image_kept && all_classes.overlay_rgba != none.overlay_rgba);
 }
 
 void gpu_falls_back_to_the_cpu(const std::string& contract) {

@@ -70,7 +70,9 @@ class Segmenter {
             Accelerator accelerator = Accelerator::kCpu, std::optional<int> cpu_threads = std::nullopt,
             const std::string& library_dir = "");
   const ModelCard& card() const { return card_; }
-  Segmentation segment(const ImageView& image, Resize resize, int opacity);
+  // `only`: the class filter of the overlay (none: every class coloured).
+  Segmentation segment(const ImageView& image, Resize resize, int opacity,
+                       const std::optional<std::vector<int>>& only = std::nullopt);
 
  private:
   ModelCard card_;

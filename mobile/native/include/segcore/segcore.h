@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -158,6 +159,20 @@ struct Recoloured {
 // the model that made the mask, as after a model switch.
 Recoloured recolour(const LabelledMask& shown, const ModelCard& card, int opacity,
                     const std::optional<std::vector<int>>& only = std::nullopt);
+
+// The class filter of each model (ids mean different things in different models), as Android's segcore
+// ClassFilters: none = every class coloured; toggling a class off keeps the others; toggling the last
+// hidden one back on returns to none.
+class ClassFilters {
+ public:
+  std::optional<std::vector<int>> of(const ModelCard& card) const;  // ascending ids
+  std::optional<std::vector<int>> toggle(const ModelCard& card, int class_id);  // throws Error for a bad id
+  // What a cut-out keeps: the filter, or every class but those named "background".
+  std::vector<int> cutout_classes(const ModelCard& card) const;
+
+ private:
+  std::map<std::string, std::vector<int>> by_model_;
+};
 
 }  // namespace segcore
 
