@@ -126,23 +126,36 @@ def _block_scalars(yaml_text: str, key: str) -> list[str]:
     return blocks
 
 
-def test_gpu_accelerator_is_looked_for_where_the_project_embeds_it(tmp_path):
-    """LiteRT's Metal accelerator: the bridge gives the core the app's Frameworks folder, and the project's build
-    script copies the dylib there when mobile/ios/LiteRT has it; without it the app still builds (CPU only).
-    The script runs here with Xcode's variables set by hand (no signing identity)."""
+def test_litert_libraries_are_embedded_for_device_and_simulator(tmp_path):
+    """libLiteRt.dylib and LiteRT's Metal accelerator come from LiteRT's prebuilt/ios_arm64 (device) or
+    prebuilt/ios_sim_arm64 (simulator) folder, chosen by the SDK; the bridge gives the core the app's Frameworks
+    folder, where the build script copies both (the accelerator only when present: the app then runs on the CPU).
+    The scripts run here with Xcode's variables set by hand (no signing identity)."""
     bridge = (APP / "SegmenterBridge.mm").read_text()
     assert "NSBundle.mainBundle.privateFrameworksPath" in bridge
-    scripts = [s for s in _block_scalars((IOS / "project.yml").read_text(), "script") if "libLiteRtMetalAccelerator" in s]
-    assert len(scripts) == 1
+    spec = (IOS / "project.yml").read_text()
+    assert "LITERT_IOS_LIB_DIR: $(SRCROOT)/LiteRT/ios_arm64" in spec
+    assert '"LITERT_IOS_LIB_DIR[sdk=iphonesimulator*]": $(SRCROOT)/LiteRT/ios_sim_arm64' in spec
+    assert "OTHER_LDFLAGS: -lLiteRt" in spec and "LIBRARY_SEARCH_PATHS: $(LITERT_IOS_LIB_DIR)" in spec
+    scripts = _block_scalars(spec, "script")
+    check = [s for s in scripts if "is missing" in s]
+    embed = [s for s in scripts if "libLiteRtMetalAccelerator" in s]
+    assert len(check) == 1 and len(embed) == 1
+    libs = tmp_path / "LiteRT" / "ios_sim_arm64"
     env = {"PATH": os.environ["PATH"], "SRCROOT": str(tmp_path), "TARGET_BUILD_DIR": str(tmp_path / "build"),
-           "FRAMEWORKS_FOLDER_PATH": "DeepLabSegment.app/Frameworks"}
-    embedded = tmp_path / "build" / "DeepLabSegment.app" / "Frameworks" / "libLiteRtMetalAccelerator.dylib"
-    subprocess.run(["sh", "-euc", scripts[0]], env=env, check=True)
-    assert not embedded.exists()  # no accelerator in LiteRT/: nothing to embed, and no failure
-    (tmp_path / "LiteRT").mkdir()
-    (tmp_path / "LiteRT" / "libLiteRtMetalAccelerator.dylib").write_bytes(b"dylib")
-    subprocess.run(["sh", "-euc", scripts[0]], env=env, check=True)
-    assert embedded.read_bytes() == b"dylib"
+           "FRAMEWORKS_FOLDER_PATH": "DeepLabSegment.app/Frameworks", "LITERT_IOS_LIB_DIR": str(libs)}
+    frameworks = tmp_path / "build" / "DeepLabSegment.app" / "Frameworks"
+    missing = subprocess.run(["sh", "-euc", check[0]], env=env, capture_output=True, text=True)
+    assert missing.returncode == 1 and "libLiteRt.dylib is missing: copy LiteRT's prebuilt" in missing.stderr
+    libs.mkdir(parents=True)
+    (libs / "libLiteRt.dylib").write_bytes(b"core")
+    subprocess.run(["sh", "-euc", check[0]], env=env, check=True)
+    subprocess.run(["sh", "-euc", embed[0]], env=env, check=True)
+    assert (frameworks / "libLiteRt.dylib").read_bytes() == b"core"
+    assert not (frameworks / "libLiteRtMetalAccelerator.dylib").exists()  # none there: nothing embedded, no failure
+    (libs / "libLiteRtMetalAccelerator.dylib").write_bytes(b"metal")
+    subprocess.run(["sh", "-euc", embed[0]], env=env, check=True)
+    assert (frameworks / "libLiteRtMetalAccelerator.dylib").read_bytes() == b"metal"
 
 
 def test_class_filter_and_share_go_through_the_core():
