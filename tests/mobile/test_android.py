@@ -117,7 +117,13 @@ def test_app_code_calls_the_tested_core_decisions():
     assert re.search(r"Orientation\.upright\(sensor, frame\.imageInfo\.rotationDegrees, mirrored, CropRect\(", frames)
     assert "postRotate" not in frames and "Frames.uprightFrame(frame, mirrored = s.frontCamera)" in model
     # Bug 2: targetRotation follows the display while the activity handles rotation itself.
-    assert "analysis.targetRotation = display.rotation" in camera and "registerDisplayListener" in camera
+    assert "analysis.targetRotation = rotation" in camera and "preview.targetRotation = rotation" in camera
+    assert "registerDisplayListener" in camera
+    # The live preview: the camera picture at camera rate, the model-resolution mask over it from the same
+    # viewport (so the analysis cropRect is what the view shows), no image-size blend on the inference thread.
+    assert "previewView.viewPort?.let { group.setViewPort(it) }" in camera and "ContentScale.FillBounds" in camera
+    assert "segmentLive(Frames.uprightFrame(frame, mirrored = s.frontCamera))" in model
+    assert "active.segmentLive(image, s.resizeMode, s.opacity, s.only)" in model and "rate.add(" in model
     # Bugs 3 and 5: masks kept with their model, redraws refused for another card, changes decided by Redo.
     assert "shown = LabelledMask(active.card, image" in model and "mask.recolour(card, s.opacity, s.only)" in model
     assert "is Overlay.Refused -> still?.let { segment(it) }" in model

@@ -57,6 +57,7 @@ dependencies {
     implementation(libs.androidx.camera.core)
     implementation(libs.androidx.camera.camera2)
     implementation(libs.androidx.camera.lifecycle)
+    implementation(libs.androidx.camera.view)
     implementation(libs.litert)
     implementation(libs.litert.gpu)
     debugImplementation(libs.androidx.compose.ui.tooling)

@@ -40,7 +40,10 @@ object Frames {
         return Orientation.upright(sensor, frame.imageInfo.rotationDegrees, mirrored, CropRect(crop.left, crop.top, crop.width(), crop.height()))
     }
 
-    /** RGBA bytes (segcore's overlay, already upright) to a bitmap. */
+    /**
+     * RGBA bytes (segcore's overlay, alpha 255, or its premultiplied colour mask for the live preview; both
+     * upright) to a bitmap, whose ARGB_8888 pixels are premultiplied RGBA bytes.
+     */
     fun toBitmap(width: Int, height: Int, rgba: ByteArray): Bitmap {
         val bitmap = Bitmap.createBitmap(width, height, Bitmap.Config.ARGB_8888)
         bitmap.copyPixelsFromBuffer(ByteBuffer.wrap(rgba))

@@ -5,6 +5,7 @@ import com.deeplabtf.segcore.Accelerator
 import com.deeplabtf.segcore.ContractException
 import com.deeplabtf.segcore.DType
 import com.deeplabtf.segcore.InputTensor
+import com.deeplabtf.segcore.LiveSegmentation
 import com.deeplabtf.segcore.ModelCard
 import com.deeplabtf.segcore.OutputTensor
 import com.deeplabtf.segcore.PixelImage
@@ -19,6 +20,9 @@ data class Timings(val preprocessMs: Double, val inferenceMs: Double, val postpr
 
 /** One segmented image: what segcore computed and how long each stage took. */
 class SegmentResult(val image: PixelImage, val segmentation: Segmentation, val timings: Timings)
+
+/** One live camera frame: the coloured mask at model resolution and the stage times. */
+class LiveResult(val live: LiveSegmentation, val timings: Timings)
 
 /**
  * One exported model compiled with the LiteRT CompiledModel API on [accelerator] (the GPU needs the litert-gpu
@@ -75,6 +79,22 @@ class LiteRtSegmenter(
 
     /** Preprocess [image], run the model, postprocess; [opacity] 0..255 for the overlay of the classes in [only] (null: all). */
     fun segment(image: PixelImage, mode: ResizeMode, opacity: Int, only: Set<Int>? = null): SegmentResult {
+        val (input, raw, times) = infer(image, mode)
+        val segmentation = pipeline.postprocess(image, input, raw, opacity, only)
+        val done = System.nanoTime()
+        return SegmentResult(image, segmentation, Timings(times.first, times.second, ms(times.third, done)))
+    }
+
+    /** For the live preview: the coloured mask at model resolution only (segcore Pipeline.postprocessLive). */
+    fun segmentLive(image: PixelImage, mode: ResizeMode, opacity: Int, only: Set<Int>?): LiveResult {
+        val (input, raw, times) = infer(image, mode)
+        val live = pipeline.postprocessLive(input, raw, opacity, only)
+        val done = System.nanoTime()
+        return LiveResult(live, Timings(times.first, times.second, ms(times.third, done)))
+    }
+
+    /** Preprocess and run: the input, the raw output, and preprocess ms, inference ms, the end time (ns). */
+    private fun infer(image: PixelImage, mode: ResizeMode): Triple<InputTensor, OutputTensor, Triple<Double, Double, Long>> {
         val start = System.nanoTime()
         val input = pipeline.preprocess(image, mode)
         write(input)
@@ -82,9 +102,7 @@ class LiteRtSegmenter(
         model.run(inputs, outputs)
         val raw = read(outputs[0])
         val ran = System.nanoTime()
-        val segmentation = pipeline.postprocess(image, input, raw, opacity, only)
-        val done = System.nanoTime()
-        return SegmentResult(image, segmentation, Timings(ms(start, written), ms(written, ran), ms(ran, done)))
+        return Triple(input, raw, Triple(ms(start, written), ms(written, ran), ran))
     }
 
     private fun write(input: InputTensor) {

@@ -7,11 +7,13 @@ import androidx.camera.core.ImageProxy
 import androidx.lifecycle.AndroidViewModel
 import com.deeplabtf.segcore.Accelerator
 import com.deeplabtf.segcore.AcceleratorFallback
+import com.deeplabtf.segcore.ClassCount
 import com.deeplabtf.segcore.ClassFilters
 import com.deeplabtf.segcore.CompileException
 import com.deeplabtf.segcore.LabelledMask
 import com.deeplabtf.segcore.ModelCard
 import com.deeplabtf.segcore.Overlay
+import com.deeplabtf.segcore.RateMeter
 import com.deeplabtf.segcore.PixelImage
 import com.deeplabtf.segcore.Redo
 import com.deeplabtf.segcore.ResizeMode
@@ -45,7 +47,13 @@ data class UiState(
     val frontCamera: Boolean = false,
     /** The current model's class filter (segcore ClassFilters; null: every class coloured). */
     val only: Set<Int>? = null,
+    /** Gallery: the overlay at image resolution. */
     val frame: Bitmap? = null,
+    /** Camera: the coloured mask at model resolution, drawn over the live preview and scaled by the GPU. */
+    val liveMask: Bitmap? = null,
+    /** Camera: frames per second and mean inference milliseconds of the last frames (segcore RateMeter). */
+    val fps: Double? = null,
+    val meanInferenceMs: Double? = null,
     val legend: List<LegendEntry> = emptyList(),
     val timings: Timings? = null,
     val error: String? = null,
@@ -55,6 +63,8 @@ data class UiState(
     val card: ModelCard? get() = models.getOrNull(selected)?.card
 
     val settings: Settings get() = Settings(card?.modelFile, letterbox, accelerator, threads, opacity, only)
+
+    val resizeMode: ResizeMode get() = if (letterbox) ResizeMode.LETTERBOX else ResizeMode.STRETCH
 
     /** Cards in the assets that cannot be used, and why (a card that does not describe its model, ...). */
     val problems: List<String> get() = models.mapNotNull { it.problem }
@@ -80,6 +90,8 @@ class SegmentViewModel(application: Application) : AndroidViewModel(application)
     private var shown: LabelledMask? = null
     /** Class filters per model; only touched on the main thread. */
     private val filters = ClassFilters()
+    /** Frame rate of the live preview; only touched on [worker]. */
+    private val rate = RateMeter()
 
     /** The executor CameraX delivers frames on: the inference thread itself, so frames never queue up. */
     val analysisExecutor: ExecutorService get() = worker
@@ -139,18 +151,21 @@ class SegmentViewModel(application: Application) : AndroidViewModel(application)
     /** A new opacity redraws the mask on screen without running the model again. */
     fun setOpacity(opacity: Int) = change { it.copy(opacity = opacity.coerceIn(0, 255)) }
 
-    fun setFrontCamera(front: Boolean) = state.update { it.copy(frontCamera = front) }
+    fun setFrontCamera(front: Boolean) {
+        state.update { it.copy(frontCamera = front, liveMask = null) }
+        onWorker { rate.reset() }
+    }
 
     fun setMode(mode: Mode) {
-        state.update { it.copy(mode = mode, frame = null, legend = emptyList(), timings = null) }
-        onWorker { still = null; shown = null }
+        state.update { it.copy(mode = mode, frame = null, liveMask = null, legend = emptyList(), timings = null, fps = null, meanInferenceMs = null) }
+        onWorker { still = null; shown = null; rate.reset() }
     }
 
     /** CameraX analyzer: runs on [analysisExecutor]; the frame is closed here. */
     fun onCameraFrame(frame: ImageProxy) {
         try {
             val s = state.value
-            if (s.mode == Mode.CAMERA) guarded { segment(Frames.uprightFrame(frame, mirrored = s.frontCamera)) }
+            if (s.mode == Mode.CAMERA) guarded { segmentLive(Frames.uprightFrame(frame, mirrored = s.frontCamera)) }
         } finally {
             frame.close()
         }
@@ -213,19 +228,39 @@ class SegmentViewModel(application: Application) : AndroidViewModel(application)
     private fun segment(image: PixelImage) {
         val active = segmenter ?: return
         val s = state.value
-        val mode = if (s.letterbox) ResizeMode.LETTERBOX else ResizeMode.STRETCH
-        val result = active.segment(image, mode, s.opacity, s.only)
+        val result = active.segment(image, s.resizeMode, s.opacity, s.only)
         val segmentation = result.segmentation
         shown = LabelledMask(active.card, image, segmentation.mask, segmentation.present)
-        val total = (image.width * image.height).toFloat()
-        val legend = segmentation.present.map { count ->
-            val c = active.card.classes[count.id]
-            val coloured = s.only == null || count.id in s.only
-            LegendEntry(c.id, c.name, (0xFF shl 24) or (c.red shl 16) or (c.green shl 8) or c.blue, count.pixels / total, coloured)
-        }.sortedByDescending { it.fraction }
+        val legend = legendOf(active.card, segmentation.present, image.width * image.height, s.only)
         val bitmap = Frames.toBitmap(image.width, image.height, segmentation.overlay)
         state.update { it.copy(frame = bitmap, legend = legend, timings = result.timings, error = null) }
     }
+
+    /**
+     * On [worker]: one upright camera frame for the live preview: only the coloured mask at model resolution
+     * (no image-size mask or blend here); the preview shows the camera picture at camera rate beneath it.
+     */
+    private fun segmentLive(image: PixelImage) {
+        val active = segmenter ?: return
+        val s = state.value
+        val result = active.segmentLive(image, s.resizeMode, s.opacity, s.only)
+        rate.add(System.nanoTime(), result.timings.inferenceMs)
+        val live = result.live
+        shown = null
+        val legend = legendOf(active.card, live.present, live.mask.width * live.mask.height, s.only)
+        val bitmap = Frames.toBitmap(live.mask.width, live.mask.height, live.rgba)
+        state.update {
+            it.copy(liveMask = bitmap, legend = legend, timings = result.timings, fps = rate.fps,
+                meanInferenceMs = rate.meanInferenceMs, error = null)
+        }
+    }
+
+    private fun legendOf(card: ModelCard, present: List<ClassCount>, pixels: Int, only: Set<Int>?): List<LegendEntry> =
+        present.map { count ->
+            val c = card.classes[count.id]
+            val colour = (0xFF shl 24) or (c.red shl 16) or (c.green shl 8) or c.blue
+            LegendEntry(c.id, c.name, colour, count.pixels / pixels.toFloat(), only == null || count.id in only)
+        }.sortedByDescending { it.fraction }
 
     /** Runs [block] on the worker; whatever it throws is shown, not a crash of the app. */
     private fun onWorker(block: () -> Unit) = worker.execute { guarded(block) }

@@ -9,6 +9,17 @@ class Segmentation(
     val postprocessMs: Double
 )
 
+/** What a live preview draws for one camera frame: the mask of the visible part at model resolution, coloured. */
+class LiveSegmentation(
+    /** The model's mask cropped to the image's content box ([Resize.maskCrop]). */
+    val mask: Mask,
+    /** [mask] in the card's colours, premultiplied RGBA at the mask's size ([Postprocess.colourMask]). */
+    val rgba: ByteArray,
+    /** Classes present in [mask] with pixel counts at model resolution (their shares match the image's closely). */
+    val present: List<ClassCount>,
+    val postprocessMs: Double
+)
+
 /**
  * Pre- and postprocessing for one model, driven only by its [card]: any input size, uint8/float32/int8
  * input, scores or mask output and class count work without code changes. The app runs the model in
@@ -30,5 +41,18 @@ class Pipeline(val card: ModelCard) {
         val overlay = Postprocess.overlay(image, mask, card.classes, opacity, only)
         val present = Postprocess.classesPresent(mask, card.numClasses)
         return Segmentation(mask, overlay, present, (System.nanoTime() - start) / 1e6)
+    }
+
+    /**
+     * For a live preview: no full-resolution mask nor blend on the inference thread, only the model's mask
+     * cropped to the content box and coloured; the display scales it over the camera picture.
+     */
+    fun postprocessLive(input: InputTensor, output: OutputTensor, opacity: Int, only: Set<Int>? = null): LiveSegmentation {
+        val start = System.nanoTime()
+        val modelMask = Postprocess.maskFromOutput(card.output, card.numClasses, output)
+        val crop = Resize.maskCrop(modelMask, input.box, card.input.height, card.input.width)
+        val rgba = Postprocess.colourMask(crop, card.classes, opacity, only)
+        val present = Postprocess.classesPresent(crop, card.numClasses)
+        return LiveSegmentation(crop, rgba, present, (System.nanoTime() - start) / 1e6)
     }
 }

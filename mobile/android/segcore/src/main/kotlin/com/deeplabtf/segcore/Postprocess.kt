@@ -118,6 +118,30 @@ object Postprocess {
         }
     }
 
+    /**
+     * The mask in the card's colours with alpha [opacity] (0 for classes outside the filter [only]), RGBA
+     * premultiplied (each colour byte (c * alpha + 127) / 255, what Android bitmaps and Core Graphics draw),
+     * at the mask's size: a live preview lays it over the camera picture, which the display blends.
+     */
+    fun colourMask(mask: Mask, classes: List<SegClass>, opacity: Int, only: Set<Int>? = null): ByteArray {
+        if (opacity < 0 || opacity > 255) throw ContractException("opacity must be in 0..255, got $opacity")
+        val palette = ByteArray(classes.size * 4)
+        for (k in classes.indices) {
+            val a = if (only == null || k in only) opacity else 0
+            palette[4 * k] = ((classes[k].red * a + 127) / 255).toByte()
+            palette[4 * k + 1] = ((classes[k].green * a + 127) / 255).toByte()
+            palette[4 * k + 2] = ((classes[k].blue * a + 127) / 255).toByte()
+            palette[4 * k + 3] = a.toByte()
+        }
+        val out = ByteArray(mask.ids.size * 4)
+        for (p in mask.ids.indices) {
+            val k = mask.ids[p]
+            if (k < 0 || k >= classes.size) throw ContractException("mask holds class id $k; there are ${classes.size} classes")
+            System.arraycopy(palette, 4 * k, out, 4 * p, 4)
+        }
+        return out
+    }
+
     private fun checkSize(image: PixelImage, mask: Mask) {
         if (mask.width != image.width || mask.height != image.height) {
             throw ContractException("mask is ${mask.width}x${mask.height} but the image is ${image.width}x${image.height}")

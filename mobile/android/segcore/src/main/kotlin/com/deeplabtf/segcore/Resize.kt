@@ -147,4 +147,22 @@ object Resize {
         }
         return Mask(outWidth, outHeight, out)
     }
+
+    /**
+     * The part of [mask] that shows the image: [box] (model-input coordinates of [inputHeight] x [inputWidth])
+     * scaled to the mask's size as [maskToImage] scales it, at the mask's own resolution. What a live preview
+     * draws over the camera picture, scaled there by the GPU.
+     */
+    fun maskCrop(mask: Mask, box: ContentBox, inputHeight: Int, inputWidth: Int): Mask {
+        val mh = mask.height.toLong()
+        val mw = mask.width.toLong()
+        val top = box.top * mh / inputHeight
+        val bottom = ((box.top + box.height) * mh + inputHeight - 1) / inputHeight
+        val left = box.left * mw / inputWidth
+        val right = ((box.left + box.width) * mw + inputWidth - 1) / inputWidth
+        val cropH = maxOf(1L, minOf(bottom, mh) - top).toInt()
+        val cropW = maxOf(1L, minOf(right, mw) - left).toInt()
+        // At the crop's own size the nearest-neighbour resize picks each pixel of the crop once.
+        return maskToImage(mask, box, inputHeight, inputWidth, cropH, cropW)
+    }
 }

@@ -141,3 +141,43 @@ object AcceleratorFallback {
 
     private fun reason(e: Exception): String = e.message ?: e.javaClass.simpleName
 }
+
+/**
+ * Frames per second and mean inference time over the last [window] frames, for the live preview's
+ * caption. [add] takes the frame's end time (ns, any monotonic clock) and its inference time.
+ */
+class RateMeter(private val window: Int = 30) {
+    private val ends = LongArray(window)
+    private val inference = DoubleArray(window)
+    private var count = 0
+    private var next = 0
+
+    init {
+        if (window < 2) throw ContractException("a rate needs a window of 2 frames or more, got $window")
+    }
+
+    fun add(endNanos: Long, inferenceMs: Double) {
+        ends[next] = endNanos
+        inference[next] = inferenceMs
+        next = (next + 1) % window
+        if (count < window) count++
+    }
+
+    /** Frames per second between the oldest and the newest frame of the window; null before 2 frames. */
+    val fps: Double?
+        get() {
+            if (count < 2) return null
+            val newest = ends[(next - 1 + window) % window]
+            val oldest = ends[(next - count + window) % window]
+            return if (newest > oldest) (count - 1) * 1e9 / (newest - oldest) else null
+        }
+
+    /** Mean inference milliseconds of the frames in the window; null before any. */
+    val meanInferenceMs: Double?
+        get() = if (count == 0) null else (0 until count).sumByDouble { inference[(next - 1 - it + 2 * window) % window] } / count
+
+    fun reset() {
+        count = 0
+        next = 0
+    }
+}

@@ -224,6 +224,58 @@ class AppLogicTest {
         assertEquals("Redo(recompile=false, rerun=false, redraw=true)", Redo.of(base, base.copy(only = setOf(1)), true).toString())
     }
 
+    /** The live preview's mask (the model's, cropped to the content box) scaled to the image is the golden mask_image. */
+    @Test
+    fun livePreviewMaskIsTheGoldenMaskAtModelResolution() {
+        for (name in listOf("int8_rgba_letterbox", "int8mask_rgb_letterbox", "int8_rgb_stretch")) {
+            val case = JsonObject.parse(GoldenTest.contractFile("cases/$name/case.json").readText())
+            val card = ModelCard.parse(GoldenTest.contractFile(case.string("card")).readText())
+            val b = case.obj("preprocess").obj("content")
+            val box = ContentBox(b.int("top"), b.int("left"), b.int("height"), b.int("width"))
+            val input = InputTensor(card.input.dtype, ByteArray(0), null, box)
+            val output = case.obj("output")
+            val raw = OutputTensor.fromLittleEndian(card.output.dtype, GoldenTest.contractFile(output.string("file")).readBytes())
+            val live = Pipeline(card).postprocessLive(input, raw, 255)
+            val png = GoldenTest.readPng(GoldenTest.contractFile(case.obj("mask_image").string("file")), 1)
+            val scaled = Resize.maskToImage(live.mask, ContentBox(0, 0, live.mask.height, live.mask.width),
+                live.mask.height, live.mask.width, png.height, png.width)
+            val golden = IntArray(png.data.size) { png.data[it].toInt() and 0xFF }
+            assertArrayEquals("$name: preview mask at image size", golden, scaled.ids)
+            assertEquals("$name: content box rows at model resolution", if (name.endsWith("stretch")) card.output.height else box.height * card.output.height / card.input.height, live.mask.height)
+            assertEquals(live.mask.ids.size * 4, live.rgba.size)
+            println("live $name: ${live.mask.width}x${live.mask.height} mask = golden mask_image ${png.width}x${png.height} when scaled")
+        }
+    }
+
+    @Test
+    fun colourMaskIsPremultipliedAndFiltered() {
+        val classes = card("smoke_float").classes
+        val mask = Mask(2, 1, intArrayOf(1, 5))
+        val rgba = Postprocess.colourMask(mask, classes, 128, setOf(1))
+        val c = classes[1]
+        val expected = byteArrayOf(((c.red * 128 + 127) / 255).toByte(), ((c.green * 128 + 127) / 255).toByte(),
+            ((c.blue * 128 + 127) / 255).toByte(), 128.toByte(), 0, 0, 0, 0)
+        assertArrayEquals(expected, rgba)
+        val full = Postprocess.colourMask(mask, classes, 255)
+        assertArrayEquals(byteArrayOf(classes[5].red.toByte(), classes[5].green.toByte(), classes[5].blue.toByte(), 255.toByte()), full.copyOfRange(4, 8))
+        expectContractError("opacity must be in 0..255") { Postprocess.colourMask(mask, classes, 256) }
+    }
+
+    @Test
+    fun rateMeterGivesFramesPerSecondAndMeanInference() {
+        val meter = RateMeter(4)
+        assertNull(meter.fps)
+        assertNull(meter.meanInferenceMs)
+        meter.add(0L, 10.0)
+        assertNull(meter.fps)
+        for (i in 1..5) meter.add(i * 100_000_000L, 10.0 + i) // 10 frames per second
+        assertEquals(10.0, meter.fps!!, 1e-9)
+        assertEquals((12.0 + 13.0 + 14.0 + 15.0) / 4, meter.meanInferenceMs!!, 1e-9) // the last 4 frames only
+        meter.reset()
+        assertNull(meter.meanInferenceMs)
+        expectContractError("a window of 2 frames or more") { RateMeter(1) }
+    }
+
     @Test
     fun changesRerunTheStillImageAndOpacityOnlyRedraws() {
         val base = Settings("a.tflite", false, Accelerator.CPU, 4, 128)

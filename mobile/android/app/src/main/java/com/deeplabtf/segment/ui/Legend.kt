@@ -56,6 +56,11 @@ fun Stats(state: UiState) {
     val t: Timings = state.timings ?: return
     val running = state.running ?: return
     val where = if (running == Accelerator.CPU) "CPU, ${state.threads} threads" else running.label
+    val fps = state.fps
+    val mean = state.meanInferenceMs
+    if (fps != null && mean != null) {
+        Text(String.format(Locale.US, "live: %.1f FPS · mean inference %.1f ms", fps, mean), style = MaterialTheme.typography.bodySmall)
+    }
     Text(
         String.format(
             Locale.US, "inference %.1f ms · preprocess %.1f ms · postprocess %.1f ms · %s",

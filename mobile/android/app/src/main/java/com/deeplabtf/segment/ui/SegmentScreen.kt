@@ -92,8 +92,9 @@ fun SegmentScreen(viewModel: SegmentViewModel) {
                         Message(stringResource(R.string.camera_permission))
                         Button(onClick = { askCamera.launch(Manifest.permission.CAMERA) }) { Text(stringResource(R.string.grant_permission)) }
                     }
+                    state.mode == Mode.CAMERA ->
+                        CameraFeed(viewModel.analysisExecutor, state.frontCamera, state.liveMask, viewModel::onCameraFrame)
                     else -> {
-                        if (state.mode == Mode.CAMERA) CameraFeed(viewModel.analysisExecutor, state.frontCamera, viewModel::onCameraFrame)
                         if (frame != null) {
                             Image(
                                 bitmap = frame.asImageBitmap(),
@@ -101,7 +102,7 @@ fun SegmentScreen(viewModel: SegmentViewModel) {
                                 modifier = Modifier.fillMaxSize(),
                                 contentScale = ContentScale.Fit,
                             )
-                        } else if (state.mode == Mode.GALLERY) {
+                        } else {
                             Button(onClick = pick) { Text(stringResource(R.string.pick_image)) }
                         }
                     }
@@ -116,8 +117,8 @@ fun SegmentScreen(viewModel: SegmentViewModel) {
             ) {
                 Stats(state)
                 Legend(state.legend, viewModel::toggleClass)
-                if (state.legend.isNotEmpty()) {
-                    Text(stringResource(R.string.legend_hint), style = MaterialTheme.typography.bodySmall)
+                if (state.legend.isNotEmpty()) Text(stringResource(R.string.legend_hint), style = MaterialTheme.typography.bodySmall)
+                if (state.mode == Mode.GALLERY && state.frame != null) {
                     TextButton(onClick = viewModel::share) { Text(stringResource(R.string.share)) }
                 }
                 Controls(state, viewModel)
