@@ -125,14 +125,11 @@ object Resize {
      * it to [box] (given in model-input coordinates of [inputHeight] x [inputWidth]) scaled to the mask's size.
      */
     fun maskToImage(mask: Mask, box: ContentBox, inputHeight: Int, inputWidth: Int, outHeight: Int, outWidth: Int): Mask {
-        val mh = mask.height.toLong()
-        val mw = mask.width.toLong()
-        val top = box.top * mh / inputHeight
-        val bottom = ((box.top + box.height) * mh + inputHeight - 1) / inputHeight
-        val left = box.left * mw / inputWidth
-        val right = ((box.left + box.width) * mw + inputWidth - 1) / inputWidth
-        val cropH = maxOf(1L, minOf(bottom, mh) - top)
-        val cropW = maxOf(1L, minOf(right, mw) - left)
+        val crop = boxInMask(mask, box, inputHeight, inputWidth)
+        val top = crop.top.toLong()
+        val left = crop.left.toLong()
+        val cropH = crop.height.toLong()
+        val cropW = crop.width.toLong()
         val cols = IntArray(outWidth)
         for (x in 0 until outWidth) {
             cols[x] = (left + minOf(((2L * x + 1) * cropW) / (2L * outWidth), cropW - 1)).toInt()
@@ -154,15 +151,21 @@ object Resize {
      * draws over the camera picture, scaled there by the GPU.
      */
     fun maskCrop(mask: Mask, box: ContentBox, inputHeight: Int, inputWidth: Int): Mask {
+        val crop = boxInMask(mask, box, inputHeight, inputWidth)
+        // At the crop's own size the nearest-neighbour resize picks each pixel of the crop once.
+        return maskToImage(mask, box, inputHeight, inputWidth, crop.height, crop.width)
+    }
+
+    /** [box] (model-input coordinates) scaled to [mask]'s size: top and left rounded down, bottom and right up. */
+    private fun boxInMask(mask: Mask, box: ContentBox, inputHeight: Int, inputWidth: Int): ContentBox {
         val mh = mask.height.toLong()
         val mw = mask.width.toLong()
         val top = box.top * mh / inputHeight
         val bottom = ((box.top + box.height) * mh + inputHeight - 1) / inputHeight
         val left = box.left * mw / inputWidth
         val right = ((box.left + box.width) * mw + inputWidth - 1) / inputWidth
-        val cropH = maxOf(1L, minOf(bottom, mh) - top).toInt()
-        val cropW = maxOf(1L, minOf(right, mw) - left).toInt()
-        // At the crop's own size the nearest-neighbour resize picks each pixel of the crop once.
-        return maskToImage(mask, box, inputHeight, inputWidth, cropH, cropW)
+        val height = maxOf(1L, minOf(bottom, mh) - top)
+        val width = maxOf(1L, minOf(right, mw) - left)
+        return ContentBox(top.toInt(), left.toInt(), height.toInt(), width.toInt())
     }
 }

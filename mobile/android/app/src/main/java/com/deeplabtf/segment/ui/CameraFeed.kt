@@ -13,15 +13,12 @@ import androidx.camera.core.resolutionselector.ResolutionSelector
 import androidx.camera.core.resolutionselector.ResolutionStrategy
 import androidx.camera.lifecycle.ProcessCameraProvider
 import androidx.camera.view.PreviewView
-import androidx.compose.foundation.Image
 import androidx.compose.foundation.layout.Box
 import androidx.compose.foundation.layout.fillMaxSize
-import androidx.compose.foundation.layout.matchParentSize
 import androidx.compose.runtime.Composable
 import androidx.compose.runtime.DisposableEffect
 import androidx.compose.runtime.remember
 import androidx.compose.ui.Modifier
-import androidx.compose.ui.graphics.asImageBitmap
 import androidx.compose.ui.layout.ContentScale
 import androidx.compose.ui.platform.LocalContext
 import androidx.compose.ui.platform.LocalView
@@ -51,14 +48,7 @@ fun CameraFeed(executor: Executor, front: Boolean, mask: Bitmap?, onFrame: (Imag
     val previewView = remember { PreviewView(context).apply { scaleType = PreviewView.ScaleType.FILL_CENTER } }
     Box(Modifier.fillMaxSize()) {
         AndroidView(factory = { previewView }, modifier = Modifier.fillMaxSize())
-        if (mask != null) {
-            Image(
-                bitmap = mask.asImageBitmap(),
-                contentDescription = "segmentation mask",
-                modifier = Modifier.matchParentSize(),
-                contentScale = ContentScale.FillBounds,
-            )
-        }
+        if (mask != null) BitmapLayer(mask, "segmentation mask", ContentScale.FillBounds)
     }
     DisposableEffect(lifecycleOwner, front) {
         val preview = Preview.Builder().build().also { it.surfaceProvider = previewView.surfaceProvider }

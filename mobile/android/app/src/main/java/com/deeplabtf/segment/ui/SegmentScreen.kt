@@ -2,6 +2,7 @@ package com.deeplabtf.segment.ui
 
 import android.Manifest
 import android.content.Intent
+import android.graphics.Bitmap
 import android.content.pm.PackageManager
 import androidx.activity.compose.rememberLauncherForActivityResult
 import androidx.activity.result.PickVisualMediaRequest
@@ -96,12 +97,7 @@ fun SegmentScreen(viewModel: SegmentViewModel) {
                         CameraFeed(viewModel.analysisExecutor, state.frontCamera, state.liveMask, viewModel::onCameraFrame)
                     else -> {
                         if (frame != null) {
-                            Image(
-                                bitmap = frame.asImageBitmap(),
-                                contentDescription = "segmentation overlay",
-                                modifier = Modifier.fillMaxSize(),
-                                contentScale = ContentScale.Fit,
-                            )
+                            BitmapLayer(frame, "segmentation overlay", ContentScale.Fit)
                         } else {
                             Button(onClick = pick) { Text(stringResource(R.string.pick_image)) }
                         }
@@ -150,4 +146,10 @@ private fun ModeButton(label: String, selected: Boolean, onClick: () -> Unit) {
 @Composable
 private fun Message(text: String) {
     Text(text, textAlign = TextAlign.Center, modifier = Modifier.padding(16.dp))
+}
+
+/** [bitmap] over the whole of its box, scaled by [scale] (on the GPU, as Compose draws). */
+@Composable
+fun BitmapLayer(bitmap: Bitmap, description: String, scale: ContentScale) {
+    Image(bitmap = bitmap.asImageBitmap(), contentDescription = description, modifier = Modifier.fillMaxSize(), contentScale = scale)
 }
