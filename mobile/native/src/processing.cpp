@@ -219,6 +219,20 @@ Mask output_to_mask(const void* data, size_t size_bytes, DType dtype, const std:
   return mask;
 }
 
+namespace {
+
+// `box` (model-input coordinates) scaled to the mask's size: top and left rounded down, bottom and right up.
+Box box_in_mask(const Mask& mask, const Box& box, int input_height, int input_width) {
+  const int64_t mh = mask.height, mw = mask.width;
+  const int top = static_cast<int>(box.top * mh / input_height);
+  const int left = static_cast<int>(box.left * mw / input_width);
+  const int bottom = static_cast<int>(((box.top + box.height) * mh + input_height - 1) / input_height);
+  const int right = static_cast<int>(((box.left + box.width) * mw + input_width - 1) / input_width);
+  return {top, left, bottom - top, right - left};
+}
+
+}  // namespace
+
 Mask mask_to_image(const Mask& mask, const Box& box, int input_height, int input_width, int image_height,
                    int image_width) {
   if (mask.height < 1 || mask.width < 1 || mask.ids.size() != static_cast<size_t>(mask.height) * mask.width)
@@ -228,13 +242,10 @@ Mask mask_to_image(const Mask& mask, const Box& box, int input_height, int input
   if (box.top < 0 || box.left < 0 || box.height < 1 || box.width < 1 || box.top + box.height > input_height ||
       box.left + box.width > input_width)
     throw Error("mask_to_image: the content box lies outside the input");
-  const int64_t mh = mask.height, mw = mask.width;
-  const int top = static_cast<int>(box.top * mh / input_height);
-  const int left = static_cast<int>(box.left * mw / input_width);
-  const int bottom = static_cast<int>(((box.top + box.height) * mh + input_height - 1) / input_height);
-  const int right = static_cast<int>(((box.left + box.width) * mw + input_width - 1) / input_width);
-  const std::vector<int> rows = nearest_taps(bottom - top, image_height);
-  const std::vector<int> cols = nearest_taps(right - left, image_width);
+  const Box crop = box_in_mask(mask, box, input_height, input_width);
+  const int top = crop.top, left = crop.left;
+  const std::vector<int> rows = nearest_taps(crop.height, image_height);
+  const std::vector<int> cols = nearest_taps(crop.width, image_width);
   Mask out;
   out.height = image_height;
   out.width = image_width;
@@ -243,6 +254,32 @@ Mask mask_to_image(const Mask& mask, const Box& box, int input_height, int input
     const uint8_t* row = mask.ids.data() + static_cast<size_t>(top + rows[y]) * mask.width + left;
     uint8_t* dst = out.ids.data() + static_cast<size_t>(y) * image_width;
     for (int x = 0; x < image_width; ++x) dst[x] = row[cols[x]];
+  }
+  return out;
+}
+
+Mask mask_crop(const Mask& mask, const Box& box, int input_height, int input_width) {
+  if (input_height < 1 || input_width < 1) throw Error("mask_crop: sizes must be positive");
+  const Box crop = box_in_mask(mask, box, input_height, input_width);
+  // At the crop's own size the nearest-neighbour resize picks each pixel of the crop once.
+  return mask_to_image(mask, box, input_height, input_width, crop.height, crop.width);
+}
+
+std::vector<uint8_t> colour_mask(const Mask& mask, const std::vector<ClassInfo>& classes, int opacity,
+                                 const std::optional<std::vector<int>>& only) {
+  if (opacity < 0 || opacity > 255) throw Error("opacity must be 0..255, got " + std::to_string(opacity));
+  std::vector<uint8_t> palette(classes.size() * 4, 0);
+  for (size_t k = 0; k < classes.size(); ++k) {
+    const bool on = !only || std::find(only->begin(), only->end(), static_cast<int>(k)) != only->end();
+    const int a = on ? opacity : 0;
+    for (int c = 0; c < 3; ++c) palette[k * 4 + c] = static_cast<uint8_t>((classes[k].color[c] * a + 127) / 255);
+    palette[k * 4 + 3] = static_cast<uint8_t>(a);
+  }
+  std::vector<uint8_t> out(mask.ids.size() * 4);
+  for (size_t p = 0; p < mask.ids.size(); ++p) {
+    if (mask.ids[p] >= classes.size())
+      throw Error("colour_mask: class id " + std::to_string(mask.ids[p]) + " has no colour in the card");
+    std::memcpy(&out[p * 4], &palette[mask.ids[p] * 4], 4);
   }
   return out;
 }
@@ -396,6 +433,28 @@ std::vector<int> ClassFilters::cutout_classes(const ModelCard& card) const {
     if (lower != "background") keep.push_back(info.id);
   }
   return keep;
+}
+
+RateMeter::RateMeter(int window) : window_(static_cast<size_t>(window)) {
+  if (window < 2) throw Error("a rate needs a window of 2 frames or more, got " + std::to_string(window));
+}
+
+void RateMeter::add(int64_t end_nanos, double inference_ms) {
+  if (ends_.size() == window_) ends_.erase(ends_.begin()), inference_.erase(inference_.begin());
+  ends_.push_back(end_nanos);
+  inference_.push_back(inference_ms);
+}
+
+std::optional<double> RateMeter::fps() const {
+  if (ends_.size() < 2 || ends_.back() <= ends_.front()) return std::nullopt;
+  return (ends_.size() - 1) * 1e9 / static_cast<double>(ends_.back() - ends_.front());
+}
+
+std::optional<double> RateMeter::mean_inference_ms() const {
+  if (inference_.empty()) return std::nullopt;
+  double sum = 0;
+  for (double v : inference_) sum += v;
+  return sum / inference_.size();
 }
 
 }  // namespace segcore

@@ -286,29 +286,58 @@ Segmenter::Segmenter(const std::string& card_path, const std::string& model_path
   runner_->check_card(card_);
 }
 
-Segmentation Segmenter::segment(const ImageView& image, Resize resize, int opacity,
-                               const std::optional<std::vector<int>>& only) {
-  using Clock = std::chrono::steady_clock;
-  auto ms = [](Clock::time_point a, Clock::time_point b) {
-    return std::chrono::duration<double, std::milli>(b - a).count();
-  };
-  Segmentation result;
-  auto t0 = Clock::now();
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+}  // namespace
+
+Segmenter::Inferred Segmenter::infer(const ImageView& image, Resize resize) {
+  Inferred inferred;
+  const auto t0 = Clock::now();
   Resized resized = resize_pixels(image, card_.input.height, card_.input.width, resize);
   std::vector<uint8_t> tensor = to_input_tensor(resized.rgb, card_.input);
-  auto t1 = Clock::now();
+  const auto t1 = Clock::now();
   std::vector<uint8_t> output = runner_->run(tensor);
-  auto t2 = Clock::now();
-  result.mask_model = output_to_mask(output.data(), output.size(), runner_->output().dtype, runner_->output().shape,
-                                     card_.output.kind, static_cast<int>(card_.classes.size()));
-  result.mask_image = mask_to_image(result.mask_model, resized.box, card_.input.height, card_.input.width,
+  inferred.ran = Clock::now();
+  inferred.box = resized.box;
+  inferred.mask_model = output_to_mask(output.data(), output.size(), runner_->output().dtype,
+                                       runner_->output().shape, card_.output.kind,
+                                       static_cast<int>(card_.classes.size()));
+  inferred.preprocess_ms = ms_between(t0, t1);
+  inferred.inference_ms = ms_between(t1, inferred.ran);
+  return inferred;
+}
+
+Segmentation Segmenter::segment(const ImageView& image, Resize resize, int opacity,
+                               const std::optional<std::vector<int>>& only) {
+  Inferred inferred = infer(image, resize);
+  Segmentation result;
+  result.mask_model = std::move(inferred.mask_model);
+  result.mask_image = mask_to_image(result.mask_model, inferred.box, card_.input.height, card_.input.width,
                                     image.height, image.width);
   result.overlay_rgba = overlay(image, result.mask_image, card_.classes, opacity, only);
   result.classes = classes_present(result.mask_image);
-  auto t3 = Clock::now();
-  result.preprocess_ms = ms(t0, t1);
-  result.inference_ms = ms(t1, t2);
-  result.postprocess_ms = ms(t2, t3);
+  result.preprocess_ms = inferred.preprocess_ms;
+  result.inference_ms = inferred.inference_ms;
+  result.postprocess_ms = ms_between(inferred.ran, Clock::now());
+  return result;
+}
+
+LiveSegmentation Segmenter::segment_live(const ImageView& image, Resize resize, int opacity,
+                                         const std::optional<std::vector<int>>& only) {
+  Inferred inferred = infer(image, resize);
+  LiveSegmentation result;
+  result.mask = mask_crop(inferred.mask_model, inferred.box, card_.input.height, card_.input.width);
+  result.rgba = colour_mask(result.mask, card_.classes, opacity, only);
+  result.classes = classes_present(result.mask);
+  result.preprocess_ms = inferred.preprocess_ms;
+  result.inference_ms = inferred.inference_ms;
+  result.postprocess_ms = ms_between(inferred.ran, Clock::now());
   return result;
 }
 

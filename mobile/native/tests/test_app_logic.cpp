@@ -1,6 +1,7 @@
 // What the apps decide, here where ctest runs it (the same cases as Android's segcore AppLogicTest):
 // camera frames upright before inference, a mask kept with the model that made it, the GPU falling
 // back to the CPU.
+#include <cmath>
 #include <utility>
 
 #include "segcore/json.h"
@@ -157,6 +158,54 @@ void class_filter(const std::string& contract) {
   CHECK(image_kept && all_classes.overlay_rgba != none.overlay_rgba);
 }
 
+// The live preview's mask (the model's, cropped to the content box) scaled to the image is the golden mask_image;
+// its colours are premultiplied and filtered; the rate of frames.
+void live_preview(const std::string& contract) {
+  int same = 0;
+  for (const std::string name : {"int8_rgba_letterbox", "int8mask_rgb_letterbox", "int8_rgb_stretch"}) {
+    const Json c = Json::parse(testing::read_text(contract + "/cases/" + name + "/case.json"));
+    const ModelCard card = read_model_card(contract + "/" + c.at("card", name).string(name));
+    const Json& b = c.at("preprocess", name).at("content", name);
+    const Box box{static_cast<int>(b.at("top", name).integer(name)), static_cast<int>(b.at("left", name).integer(name)),
+                  static_cast<int>(b.at("height", name).integer(name)), static_cast<int>(b.at("width", name).integer(name))};
+    const std::vector<uint8_t> raw =
+        testing::read_file(contract + "/" + c.at("output", name).at("file", name).string(name));
+    const Mask model = output_to_mask(raw.data(), raw.size(), card.output.dtype, card.output.shape, card.output.kind,
+                                      static_cast<int>(card.classes.size()));
+    const Mask crop = mask_crop(model, box, card.input.height, card.input.width);
+    const testing::Png golden =
+        testing::read_png(contract + "/" + c.at("mask_image", name).at("file", name).string(name));
+    const Mask scaled = mask_to_image(crop, Box{0, 0, crop.height, crop.width}, crop.height, crop.width,
+                                      golden.height, golden.width);
+    const bool equal = scaled.ids == golden.pixels;
+    CHECK(equal);
+    same += equal;
+  }
+  std::cout << "live: " << same << " of 3 golden cases: the preview mask scaled to the image = mask_image\n";
+  const ModelCard card = read_model_card(contract + "/models/smoke_float.json");
+  const std::vector<uint8_t> rgba = colour_mask(Mask{1, 2, {1, 5}}, card.classes, 128, std::vector<int>{1});
+  const uint8_t* colour = card.classes[1].color;
+  CHECK((rgba == std::vector<uint8_t>{static_cast<uint8_t>((colour[0] * 128 + 127) / 255),
+                                      static_cast<uint8_t>((colour[1] * 128 + 127) / 255),
+                                      static_cast<uint8_t>((colour[2] * 128 + 127) / 255), 128, 0, 0, 0, 0}));
+  CHECK_THROWS(colour_mask(Mask{1, 1, {0}}, card.classes, 256), "opacity must be 0..255");
+  // The segmenter's live path on a real model: a mask at most the model's size, its colours at 255 opaque.
+  Segmenter segmenter(contract + "/models/smoke_int8.json");
+  std::vector<uint8_t> frame(48 * 64 * 4, 120);
+  LiveSegmentation live = segmenter.segment_live({frame.data(), 48, 64, 4}, Resize::kLetterbox, 255);
+  CHECK(live.mask.width == 81 && live.mask.height == 61 && live.rgba.size() == live.mask.ids.size() * 4);
+  CHECK(live.rgba[3] == 255 && !live.classes.empty());
+
+  RateMeter meter(4);
+  CHECK(!meter.fps() && !meter.mean_inference_ms());
+  meter.add(0, 10);
+  CHECK(!meter.fps());
+  for (int i = 1; i <= 5; ++i) meter.add(i * int64_t{100000000}, 10.0 + i);
+  CHECK(meter.fps() && std::abs(*meter.fps() - 10.0) < 1e-9);
+  CHECK(meter.mean_inference_ms() && std::abs(*meter.mean_inference_ms() - 13.5) < 1e-9);
+  CHECK_THROWS(RateMeter(1), "a window of 2 frames or more");
+}
+
 void gpu_falls_back_to_the_cpu(const std::string& contract) {
   const std::string card = contract + "/models/tiny_int8_mask.json";
   OpenedSegmenter opened = open_segmenter(card, Accelerator::kGpu, 2, "/no_gpu_library_here");
@@ -184,6 +233,7 @@ int main(int argc, char** argv) {
   sensor_frames_give_the_golden_input(argv[1]);
   pairing(argv[1]);
   class_filter(argv[1]);
+  live_preview(argv[1]);
   gpu_falls_back_to_the_cpu(argv[1]);
   return testing::finish("test_app_logic");
 }

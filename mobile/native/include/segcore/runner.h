@@ -2,6 +2,7 @@
 #ifndef SEGCORE_RUNNER_H_
 #define SEGCORE_RUNNER_H_
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -54,6 +55,14 @@ class Runner {
   TensorInfo input_, output_;
 };
 
+// A live camera frame: only the model's mask cropped to the content box, coloured (no image-size work).
+struct LiveSegmentation {
+  Mask mask;                        // mask_crop of the model's mask
+  std::vector<uint8_t> rgba;        // colour_mask of it: premultiplied RGBA at its size
+  std::vector<ClassCount> classes;  // present in `mask`
+  double preprocess_ms = 0, inference_ms = 0, postprocess_ms = 0;
+};
+
 // The whole pipeline for an app: image -> masks, overlay and legend.
 struct Segmentation {
   Mask mask_model, mask_image;
@@ -70,11 +79,22 @@ class Segmenter {
             Accelerator accelerator = Accelerator::kCpu, std::optional<int> cpu_threads = std::nullopt,
             const std::string& library_dir = "");
   const ModelCard& card() const { return card_; }
+  // For a live preview: the mask at model resolution, coloured; the display scales it over the picture.
+  LiveSegmentation segment_live(const ImageView& image, Resize resize, int opacity,
+                                const std::optional<std::vector<int>>& only = std::nullopt);
   // `only`: the class filter of the overlay (none: every class coloured).
   Segmentation segment(const ImageView& image, Resize resize, int opacity,
                        const std::optional<std::vector<int>>& only = std::nullopt);
 
  private:
+  struct Inferred {  // preprocessed and run: the model's mask and where the image sits in the input
+    Mask mask_model;
+    Box box;
+    double preprocess_ms = 0, inference_ms = 0;
+    std::chrono::steady_clock::time_point ran;
+  };
+  Inferred infer(const ImageView& image, Resize resize);
+
   ModelCard card_;
   std::unique_ptr<Runner> runner_;
 };

@@ -117,6 +117,14 @@ std::vector<uint8_t> overlay(const ImageView& image, const Mask& mask, const std
 // Background removal: the image's pixels where the class is in `keep`, alpha 255; elsewhere all four bytes 0.
 std::vector<uint8_t> cutout(const ImageView& image, const Mask& mask, int num_classes, const std::vector<int>& keep);
 
+// The part of `mask` that shows the image: `box` (model-input coordinates) scaled to the mask's size as
+// mask_to_image scales it, at the mask's own resolution (what a live preview draws over the camera picture).
+Mask mask_crop(const Mask& mask, const Box& box, int input_height, int input_width);
+// The mask in the card's colours with alpha `opacity` (0 outside the filter `only`), RGBA premultiplied
+// (each colour byte (c * alpha + 127) / 255), at the mask's size.
+std::vector<uint8_t> colour_mask(const Mask& mask, const std::vector<ClassInfo>& classes, int opacity,
+                                 const std::optional<std::vector<int>>& only = std::nullopt);
+
 struct ClassCount {
   int id = 0;
   int64_t pixels = 0;
@@ -159,6 +167,22 @@ struct Recoloured {
 // the model that made the mask, as after a model switch.
 Recoloured recolour(const LabelledMask& shown, const ModelCard& card, int opacity,
                     const std::optional<std::vector<int>>& only = std::nullopt);
+
+// Frames per second and mean inference time over the last `window` frames (a live preview's caption),
+// as Android's segcore RateMeter.
+class RateMeter {
+ public:
+  explicit RateMeter(int window = 30);  // throws Error below 2
+  void add(int64_t end_nanos, double inference_ms);
+  std::optional<double> fps() const;  // between the window's oldest and newest frame; none before 2
+  std::optional<double> mean_inference_ms() const;
+  void reset() { ends_.clear(), inference_.clear(); }
+
+ private:
+  size_t window_;
+  std::vector<int64_t> ends_;  // oldest first
+  std::vector<double> inference_;
+};
 
 // The class filter of each model (ids mean different things in different models), as Android's segcore
 // ClassFilters: none = every class coloured; toggling a class off keeps the others; toggling the last
