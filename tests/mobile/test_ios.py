@@ -169,8 +169,29 @@ def test_class_filter_and_share_go_through_the_core():
         assert f"NS_SWIFT_NAME({swift_name})" in header, swift_name
     assert "segcore::ClassFilters _filters;" in bridge and "segcore::cutout(_shown->image.view()" in bridge
     assert re.search(r"segmentRGBA:\(NSData \*\)rgba[\s\S]*?opacity:\(NSInteger\)opacity\s+only:", header)
-    assert "letterbox: letterbox, opacity: opacity, only: only)" in model
+    assert "letterbox: letterbox, opacity: opacity, only: only, live: live)" in model
     assert "segmenter.overlay(withOpacity: opacity, only: only)" in model
     assert "self.filters.toggle(classId: classId, for: segmenter)" in model
     assert "segmenter.cutout(keeping: self.filters.cutoutClasses(for: segmenter))" in model
     assert "ShareLink(items: model.shareItems.map" in view and "model.toggleClass($0)" in view
+
+
+def test_live_preview_draws_the_model_resolution_mask_over_the_camera_picture():
+    """The camera picture at camera rate (AVCaptureVideoPreviewLayer, aspect fit) and the mask at model resolution
+    from segcore's segment_live (ctest app_logic: scaled to the image it is the golden mask) at the frame's aspect;
+    FPS and mean inference from segcore::RateMeter."""
+    header = (APP / "SegmenterBridge.h").read_text()
+    bridge = (APP / "SegmenterBridge.mm").read_text()
+    camera = (APP / "CameraManager.swift").read_text()
+    model = (APP / "SegmentationViewModel.swift").read_text()
+    view = (APP / "ContentView.swift").read_text()
+    assert re.search(r"segmentRGBA:\(NSData \*\)rgba[\s\S]*?only:\(nullable NSArray<NSNumber \*> \*\)only\s+live:\(BOOL\)live", header)
+    assert "_segmenter->segment_live(" in bridge and "segcore::RateMeter _meter;" in bridge
+    assert "NS_SWIFT_NAME(add(endNanos:inferenceMs:))" in header
+    assert "override class var layerClass: AnyClass { AVCaptureVideoPreviewLayer.self }" in camera
+    assert "view.previewLayer.videoGravity = .resizeAspect" in camera
+    assert "letterbox: letterbox, opacity: opacity, only: only, live: live)" in model
+    assert "rate.add(endNanos:" in model
+    assert "CameraPreview(session: camera.session, orientation: orientation)" in view
+    assert "Image(uiImage: mask).resizable().aspectRatio(size, contentMode: .fit)" in view
+    assert "model?.segment(frame, live: true)" in view

@@ -1,5 +1,6 @@
 import AVFoundation
 import CoreImage
+import SwiftUI
 import UIKit
 
 /// Camera frames as upright CGImages, only the latest kept (late frames are dropped).
@@ -8,7 +9,8 @@ import UIKit
 /// camera like its preview, before they reach the model (as both official LiteRT samples do): the model
 /// sees the scene the way the user does, and the overlay needs no rotation.
 final class CameraManager: NSObject, AVCaptureVideoDataOutputSampleBufferDelegate {
-    private let session = AVCaptureSession()
+    /// Shown by CameraPreview (the picture at camera rate) while frames go to `onFrame`.
+    let session = AVCaptureSession()
     private let queue = DispatchQueue(label: "camera.frames")
     private let context = CIContext()
     private let output = AVCaptureVideoDataOutput()
@@ -46,16 +48,20 @@ final class CameraManager: NSObject, AVCaptureVideoDataOutputSampleBufferDelegat
 
     /// The screen's orientation: frames are delivered upright for it.
     func setOrientation(_ interface: UIInterfaceOrientation) {
-        let video: AVCaptureVideoOrientation
-        switch interface {
-        case .landscapeLeft: video = .landscapeLeft
-        case .landscapeRight: video = .landscapeRight
-        case .portraitUpsideDown: video = .portraitUpsideDown
-        default: video = .portrait
-        }
+        let video = Self.videoOrientation(for: interface)
         queue.async {
             self.orientation = video
             self.applyConnection()
+        }
+    }
+
+    /// The capture orientation that shows the scene upright on a screen in `interface` orientation.
+    static func videoOrientation(for interface: UIInterfaceOrientation) -> AVCaptureVideoOrientation {
+        switch interface {
+        case .landscapeLeft: return .landscapeLeft
+        case .landscapeRight: return .landscapeRight
+        case .portraitUpsideDown: return .portraitUpsideDown
+        default: return .portrait
         }
     }
 
@@ -105,5 +111,30 @@ final class CameraManager: NSObject, AVCaptureVideoDataOutputSampleBufferDelegat
         let upright = CIImage(cvPixelBuffer: pixels)
         guard let image = context.createCGImage(upright, from: upright.extent) else { return }
         onFrame?(image)
+    }
+}
+
+/// The camera picture at camera rate (AVCaptureVideoPreviewLayer, aspect fit: the whole upright frame, as the
+/// model sees it), under which nothing else is drawn; the live mask goes on top at the same aspect.
+struct CameraPreview: UIViewRepresentable {
+    let session: AVCaptureSession
+    let orientation: AVCaptureVideoOrientation
+
+    final class PreviewView: UIView {
+        override class var layerClass: AnyClass { AVCaptureVideoPreviewLayer.self }
+        var previewLayer: AVCaptureVideoPreviewLayer { layer as! AVCaptureVideoPreviewLayer }
+    }
+
+    func makeUIView(context: Context) -> PreviewView {
+        let view = PreviewView()
+        view.previewLayer.session = session
+        view.previewLayer.videoGravity = .resizeAspect
+        return view
+    }
+
+    func updateUIView(_ view: PreviewView, context: Context) {
+        if let connection = view.previewLayer.connection, connection.isVideoOrientationSupported {
+            connection.videoOrientation = orientation
+        }
     }
 }

@@ -1,3 +1,4 @@
+import AVFoundation
 import PhotosUI
 import SwiftUI
 
@@ -7,6 +8,7 @@ struct ContentView: View {
     @State private var camera = CameraManager()
     @State private var cameraRefused = false
     @State private var pickedItem: PhotosPickerItem?
+    @State private var orientation: AVCaptureVideoOrientation = .portrait
 
     var body: some View {
         VStack(alignment: .leading, spacing: 8) {
@@ -19,7 +21,13 @@ struct ContentView: View {
 
             ZStack {
                 Color.black.opacity(0.3)
-                if let overlay = model.overlay {
+                if model.mode == .camera && !cameraRefused {
+                    // The picture at camera rate; the mask at model resolution on top, scaled by the GPU.
+                    CameraPreview(session: camera.session, orientation: orientation)
+                    if let mask = model.liveMask, let size = model.liveSize {
+                        Image(uiImage: mask).resizable().aspectRatio(size, contentMode: .fit)
+                    }
+                } else if model.mode == .gallery, let overlay = model.overlay {
                     Image(uiImage: overlay).resizable().scaledToFit()
                 } else if model.mode == .camera && cameraRefused {
                     Text("The live mode needs camera access (Settings > Privacy > Camera).")
@@ -44,8 +52,11 @@ struct ContentView: View {
             ScrollView {
                 VStack(alignment: .leading, spacing: 8) {
                     StatsView(times: model.times, running: model.running, threads: model.threads)
+                    if model.mode == .camera, let fps = model.fps, let mean = model.meanInferenceMs {
+                        Text(String(format: "live: %.1f FPS · mean inference %.1f ms", fps, mean)).font(.caption)
+                    }
                     LegendView(items: model.legend) { model.toggleClass($0) }
-                    if model.overlay != nil {
+                    if model.mode == .gallery && model.overlay != nil {
                         HStack {
                             Button("Prepare overlay and cut-out") { model.prepareShare() }
                             if !model.shareItems.isEmpty {
@@ -67,7 +78,7 @@ struct ContentView: View {
         .onChange(of: model.mode) { _ in updateCamera() }
         .onChange(of: model.frontCamera) { front in camera.use(front: front) }
         .onReceive(NotificationCenter.default.publisher(for: UIDevice.orientationDidChangeNotification)) { _ in
-            camera.setOrientation(Self.interfaceOrientation())
+            followOrientation()
         }
         .onChange(of: pickedItem) { item in
             guard let item = item else { return }
@@ -85,14 +96,21 @@ struct ContentView: View {
         return scenes.first?.interfaceOrientation ?? .portrait
     }
 
+    /// Frames and the preview upright for the screen's orientation.
+    private func followOrientation() {
+        let interface = Self.interfaceOrientation()
+        camera.setOrientation(interface)
+        orientation = CameraManager.videoOrientation(for: interface)
+    }
+
     private func updateCamera() {
         guard model.mode == .camera else {
             camera.stop()
             return
         }
-        camera.onFrame = { [weak model] frame in model?.segment(frame, dropIfBusy: true) }
+        camera.onFrame = { [weak model] frame in model?.segment(frame, live: true) }
         camera.use(front: model.frontCamera)
-        camera.setOrientation(Self.interfaceOrientation())
+        followOrientation()
         camera.start { ok in DispatchQueue.main.async { cameraRefused = !ok } }
     }
 }

@@ -69,6 +69,12 @@ final class SegmentationViewModel: ObservableObject {
     @Published private(set) var notice: String?
     /// Where the model runs now (the CPU after a GPU failure); nil without a segmenter.
     @Published private(set) var running: Backend?
+    /// Camera: the coloured mask at model resolution over the live preview, the upright frame's size (the mask
+    /// is drawn at its aspect), and frames per second and mean inference time of the last frames.
+    @Published private(set) var liveMask: UIImage?
+    @Published private(set) var liveSize: CGSize?
+    @Published private(set) var fps: Double?
+    @Published private(set) var meanInferenceMs: Double?
     /// The overlay and the cut-out of the image on screen, ready for the share sheet (prepareShare()).
     @Published private(set) var shareItems: [UIImage] = []
 
@@ -77,6 +83,7 @@ final class SegmentationViewModel: ObservableObject {
     private let queue = DispatchQueue(label: "segmentation.inference", qos: .userInitiated)
     private var segmenter: DLSSegmenter?   // only touched on `queue`
     private let filters = DLSClassFilters()  // the class filter of each model; only touched on `queue`
+    private let rate = DLSRateMeter()        // the live preview's frame rate; only touched on `queue`
     private var lastSize: (width: Int, height: Int)?  // of the last overlay; only touched on `queue`
     private var busy = false               // only touched on the main thread
     private var still: CGImage?            // the gallery image on screen; only touched on the main thread
@@ -137,44 +144,60 @@ final class SegmentationViewModel: ObservableObject {
     private func clear() {
         still = nil
         overlay = nil
+        liveMask = nil
+        fps = nil
+        meanInferenceMs = nil
+        queue.async { self.rate.reset() }
         legend = []
         times = nil
     }
 
-    /// A camera frame (on the camera queue) or a gallery image (main thread): segmented unless busy.
-    func segment(_ image: CGImage, dropIfBusy: Bool) {
+    /// A gallery image (main thread), or a camera frame (`live`, on the camera queue; dropped while the model
+    /// is busy). A frame makes only the mask at model resolution (no image-size overlay): the preview shows the
+    /// picture at camera rate beneath it.
+    func segment(_ image: CGImage, live: Bool = false) {
         DispatchQueue.main.async {
-            if self.busy && dropIfBusy { return }
+            if self.busy && live { return }
             self.busy = true
             let letterbox = self.letterbox
             let opacity = Int(self.opacity.rounded())
-            self.queue.async { self.run(image, letterbox: letterbox, opacity: opacity) }
+            self.queue.async { self.run(image, letterbox: letterbox, opacity: opacity, live: live) }
         }
     }
 
-    private func run(_ image: CGImage, letterbox: Bool, opacity: Int) {
+    private func run(_ image: CGImage, letterbox: Bool, opacity: Int, live: Bool) {
         defer { DispatchQueue.main.async { self.busy = false } }
         guard let segmenter = segmenter, let pixels = RGBAImage.pixels(of: image) else { return }
         do {
             let only = filters.filter(for: segmenter)
             let result = try segmenter.segmentRGBA(pixels.data, width: pixels.width, height: pixels.height,
-                                                   letterbox: letterbox, opacity: opacity, only: only)
-            let total = Double(result.width * result.height)
-            let shown = Self.colouredIds(only)
-            let legend = result.present.map { c in
-                LegendItem(id: c.classId, name: c.name,
-                           color: Color(red: Double(c.red) / 255, green: Double(c.green) / 255, blue: Double(c.blue) / 255),
-                           fraction: Double(c.pixels) / total, coloured: shown?.contains(c.classId) ?? true)
-            }.sorted { $0.fraction > $1.fraction }
-            lastSize = (result.width, result.height)
-            let picture = RGBAImage.image(from: result.overlayRGBA, width: result.width, height: result.height)
+                                                   letterbox: letterbox, opacity: opacity, only: only, live: live)
+            let legend = Self.legendItems(result, only: only)
             let times = StageTimes(preprocessMs: result.preprocessMs, inferenceMs: result.inferenceMs,
                                    postprocessMs: result.postprocessMs)
-            DispatchQueue.main.async {
-                self.overlay = picture
-                self.legend = legend
-                self.times = times
-                self.shareItems = []
+            let picture = RGBAImage.image(from: result.overlayRGBA, width: result.width, height: result.height,
+                                          alpha: live)
+            if live {
+                rate.add(endNanos: Int64(DispatchTime.now().uptimeNanoseconds), inferenceMs: result.inferenceMs)
+                let size = CGSize(width: pixels.width, height: pixels.height)
+                let fps = rate.fps?.doubleValue
+                let mean = rate.meanInferenceMs?.doubleValue
+                DispatchQueue.main.async {
+                    self.liveMask = picture
+                    self.liveSize = size
+                    self.fps = fps
+                    self.meanInferenceMs = mean
+                    self.legend = legend
+                    self.times = times
+                }
+            } else {
+                lastSize = (result.width, result.height)
+                DispatchQueue.main.async {
+                    self.overlay = picture
+                    self.legend = legend
+                    self.times = times
+                    self.shareItems = []
+                }
             }
         } catch {
             let message = error.localizedDescription
@@ -200,6 +223,16 @@ final class SegmentationViewModel: ObservableObject {
                 self.shareItems = []
             }
         }
+    }
+
+    private static func legendItems(_ result: DLSResult, only: [NSNumber]?) -> [LegendItem] {
+        let total = Double(result.width * result.height)
+        let shown = colouredIds(only)
+        return result.present.map { c in
+            LegendItem(id: c.classId, name: c.name,
+                       color: Color(red: Double(c.red) / 255, green: Double(c.green) / 255, blue: Double(c.blue) / 255),
+                       fraction: Double(c.pixels) / total, coloured: shown?.contains(c.classId) ?? true)
+        }.sorted { $0.fraction > $1.fraction }
     }
 
     private static func colouredIds(_ only: [NSNumber]?) -> Set<Int>? {
@@ -234,11 +267,11 @@ final class SegmentationViewModel: ObservableObject {
             return
         }
         still = cg
-        segment(cg, dropIfBusy: false)
+        segment(cg)
     }
 
     /// The gallery image on screen through the current model and settings again (main thread).
     private func rerunStill() {
-        if let image = still { segment(image, dropIfBusy: false) }
+        if let image = still { segment(image) }
     }
 }

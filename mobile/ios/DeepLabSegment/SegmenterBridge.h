@@ -52,12 +52,17 @@ typedef NS_ENUM(NSInteger, DLSAccelerator) {
 @property(nonatomic, readonly) BOOL letterboxByDefault;
 
 /// rgba: width * height * 4 bytes, rows without padding. only: the class filter (nil: every class coloured).
+/// A gallery image: the overlay at image size (overlayRGBA, width x height of the image). A live camera frame
+/// (`live`, segcore Segmenter::segment_live): overlayRGBA is only the mask of the image's part at model
+/// resolution (width x height: its size), coloured, premultiplied RGBA with alpha `opacity` (0 outside the
+/// filter), for the preview to scale over the camera picture.
 - (nullable DLSResult *)segmentRGBA:(NSData *)rgba
                               width:(NSInteger)width
                              height:(NSInteger)height
                           letterbox:(BOOL)letterbox
                             opacity:(NSInteger)opacity
                                only:(nullable NSArray<NSNumber *> *)only
+                               live:(BOOL)live
                               error:(NSError **)error;
 
 /// The overlay of the last segmented image at a new opacity, without running the model; nil before any.
@@ -78,6 +83,14 @@ typedef NS_ENUM(NSInteger, DLSAccelerator) {
 - (void)toggleClass:(NSInteger)classId for:(DLSSegmenter *)segmenter NS_SWIFT_NAME(toggle(classId:for:));
 /// What a cut-out keeps: the filter, or every class but "background".
 - (NSArray<NSNumber *> *)cutoutClassesFor:(DLSSegmenter *)segmenter NS_SWIFT_NAME(cutoutClasses(for:));
+@end
+
+/// Frames per second and mean inference time of the last 30 frames (segcore::RateMeter).
+@interface DLSRateMeter : NSObject
+- (void)addFrameEndingAt:(int64_t)endNanos inferenceMs:(double)inferenceMs NS_SWIFT_NAME(add(endNanos:inferenceMs:));
+@property(nonatomic, readonly, nullable) NSNumber *fps;
+@property(nonatomic, readonly, nullable) NSNumber *meanInferenceMs;
+- (void)reset;
 @end
 
 NS_ASSUME_NONNULL_END

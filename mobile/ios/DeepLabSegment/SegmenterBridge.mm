@@ -1,6 +1,7 @@
 // Objective-C++ bridge: Swift <-> segcore::Segmenter (mobile/native/include/segcore/runner.h).
 #import "SegmenterBridge.h"
 
+#include <array>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -46,7 +47,9 @@ static NSError *ErrorFrom(const std::exception &e) {
                           width:(NSInteger)width
                          height:(NSInteger)height
                         present:(NSArray<DLSClassCount *> *)present
-                         timing:(const segcore::Segmentation &)s;
+                   preprocessMs:(double)preprocessMs
+                    inferenceMs:(double)inferenceMs
+                  postprocessMs:(double)postprocessMs;
 @end
 
 @implementation DLSResult
@@ -54,15 +57,17 @@ static NSError *ErrorFrom(const std::exception &e) {
                           width:(NSInteger)width
                          height:(NSInteger)height
                         present:(NSArray<DLSClassCount *> *)present
-                         timing:(const segcore::Segmentation &)s {
+                   preprocessMs:(double)preprocessMs
+                    inferenceMs:(double)inferenceMs
+                  postprocessMs:(double)postprocessMs {
   if ((self = [super init])) {
     _overlayRGBA = overlay;
     _width = width;
     _height = height;
     _present = present;
-    _preprocessMs = s.preprocess_ms;
-    _inferenceMs = s.inference_ms;
-    _postprocessMs = s.postprocess_ms;
+    _preprocessMs = preprocessMs;
+    _inferenceMs = inferenceMs;
+    _postprocessMs = postprocessMs;
   }
   return self;
 }
@@ -155,6 +160,7 @@ static NSArray<NSNumber *> *NumbersFrom(const std::vector<int> &ids) {
                           letterbox:(BOOL)letterbox
                             opacity:(NSInteger)opacity
                                only:(nullable NSArray<NSNumber *> *)only
+                               live:(BOOL)live
                               error:(NSError **)error {
   try {
     if (width <= 0 || height <= 0 || rgba.length != static_cast<NSUInteger>(width * height * 4)) {
@@ -162,22 +168,37 @@ static NSArray<NSNumber *> *NumbersFrom(const std::vector<int> &ids) {
     }
     const auto *bytes = static_cast<const uint8_t *>(rgba.bytes);
     segcore::ImageView view{bytes, static_cast<int>(height), static_cast<int>(width), 4};
-    segcore::Segmentation s = _segmenter->segment(
-        view, letterbox ? segcore::Resize::kLetterbox : segcore::Resize::kStretch, static_cast<int>(opacity),
-        IdsFrom(only));
+    const segcore::Resize resize = letterbox ? segcore::Resize::kLetterbox : segcore::Resize::kStretch;
+    if (live) {
+      segcore::LiveSegmentation s = _segmenter->segment_live(view, resize, static_cast<int>(opacity), IdsFrom(only));
+      _shown.reset();  // a camera frame: no image-size mask to redraw or share
+      const std::array<double, 3> times{s.preprocess_ms, s.inference_ms, s.postprocess_ms};
+      return [self resultWithRGBA:s.rgba width:s.mask.width height:s.mask.height classes:s.classes times:times];
+    }
+    segcore::Segmentation s = _segmenter->segment(view, resize, static_cast<int>(opacity), IdsFrom(only));
     _shown = segcore::LabelledMask{_segmenter->card(),
                                    segcore::Image{view.height, view.width, 4, std::vector<uint8_t>(bytes, bytes + rgba.length)},
                                    s.mask_image};
-    NSData *overlay = [NSData dataWithBytes:s.overlay_rgba.data() length:s.overlay_rgba.size()];
-    return [[DLSResult alloc] initWithOverlay:overlay
-                                        width:width
-                                       height:height
-                                      present:[self legendFor:s.classes]
-                                       timing:s];
+    const std::array<double, 3> times{s.preprocess_ms, s.inference_ms, s.postprocess_ms};
+    return [self resultWithRGBA:s.overlay_rgba width:view.width height:view.height classes:s.classes times:times];
   } catch (const std::exception &e) {
     if (error) *error = ErrorFrom(e);
     return nil;
   }
+}
+
+- (DLSResult *)resultWithRGBA:(const std::vector<uint8_t> &)rgba
+                        width:(int)width
+                       height:(int)height
+                      classes:(const std::vector<segcore::ClassCount> &)classes
+                        times:(std::array<double, 3>)times {
+  return [[DLSResult alloc] initWithOverlay:[NSData dataWithBytes:rgba.data() length:rgba.size()]
+                                      width:width
+                                     height:height
+                                    present:[self legendFor:classes]
+                               preprocessMs:times[0]
+                                inferenceMs:times[1]
+                              postprocessMs:times[2]];
 }
 
 - (nullable NSData *)overlayWithOpacity:(NSInteger)opacity only:(nullable NSArray<NSNumber *> *)only {
@@ -222,5 +243,28 @@ static NSArray<NSNumber *> *NumbersFrom(const std::vector<int> &ids) {
 
 - (NSArray<NSNumber *> *)cutoutClassesFor:(DLSSegmenter *)segmenter {
   return NumbersFrom(_filters.cutout_classes([segmenter card]));
+}
+@end
+
+@implementation DLSRateMeter {
+  segcore::RateMeter _meter;
+}
+
+- (void)addFrameEndingAt:(int64_t)endNanos inferenceMs:(double)inferenceMs {
+  _meter.add(endNanos, inferenceMs);
+}
+
+- (nullable NSNumber *)fps {
+  std::optional<double> fps = _meter.fps();
+  return fps ? @(*fps) : nil;
+}
+
+- (nullable NSNumber *)meanInferenceMs {
+  std::optional<double> mean = _meter.mean_inference_ms();
+  return mean ? @(*mean) : nil;
+}
+
+- (void)reset {
+  _meter.reset();
 }
 @end
