@@ -148,14 +148,14 @@ def test_litert_libraries_are_embedded_for_device_and_simulator(tmp_path):
     missing = subprocess.run(["sh", "-euc", check[0]], env=env, capture_output=True, text=True)
     assert missing.returncode == 1 and "libLiteRt.dylib is missing: copy LiteRT's prebuilt" in missing.stderr
     libs.mkdir(parents=True)
-    (libs / "libLiteRt.dylib").write_bytes(b"core")
+    (libs / "libLiteRt.dylib").write_text("core")
     subprocess.run(["sh", "-euc", check[0]], env=env, check=True)
     subprocess.run(["sh", "-euc", embed[0]], env=env, check=True)
-    assert (frameworks / "libLiteRt.dylib").read_bytes() == b"core"
+    assert (frameworks / "libLiteRt.dylib").read_text() == "core"
     assert not (frameworks / "libLiteRtMetalAccelerator.dylib").exists()  # none there: nothing embedded, no failure
-    (libs / "libLiteRtMetalAccelerator.dylib").write_bytes(b"metal")
+    (libs / "libLiteRtMetalAccelerator.dylib").write_text("metal")
     subprocess.run(["sh", "-euc", embed[0]], env=env, check=True)
-    assert (frameworks / "libLiteRtMetalAccelerator.dylib").read_bytes() == b"metal"
+    assert (frameworks / "libLiteRtMetalAccelerator.dylib").read_text() == "metal"
 
 
 def test_class_filter_and_share_go_through_the_core():
