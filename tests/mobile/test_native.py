@@ -80,5 +80,8 @@ def test_ctest_passes(build_dir):
     # the GPU's failure left a CPU segmenter and said so.
     assert "rotation: 8 of 8 sensor frames (4 angles x back/front) give the golden input" in result.stdout
     assert "fallback: GPU unavailable (LiteRT has no GPU accelerator here" in result.stdout
+    # LiteRT says which accelerator took the whole model: XNNPACK has no ARG_MAX (the mask output's).
+    for name, whole in (("smoke_float", "yes"), ("smoke_int8", "yes"), ("tiny_int8_mask", "no")):
+        assert f"CPU: {name} fully accelerated: {whole}" in result.stdout, result.stdout[-3000:]
     # The live preview's model-resolution mask, scaled to the image, is the golden mask.
     assert "live: 3 of 3 golden cases: the preview mask scaled to the image = mask_image" in result.stdout

@@ -44,7 +44,8 @@ typedef NS_ENUM(NSInteger, DLSAccelerator) {
 @property(nonatomic, readonly, copy) NSString *modelName;
 /// Where the model runs: the CPU after a GPU failure.
 @property(nonatomic, readonly) DLSAccelerator runningAccelerator;
-/// "GPU unavailable (...): running on the CPU" after a fallback; nil otherwise.
+/// "GPU unavailable (...): running on the CPU" after a fallback, "GPU: part of the model runs on the CPU ..."
+/// when LiteRT reports the GPU does not run it whole (segcore::Runner::fully_accelerated); nil otherwise.
 @property(nonatomic, readonly, nullable, copy) NSString *notice;
 /// "input 257x257 float32 · scores float32 · 21 classes"
 @property(nonatomic, readonly, copy) NSString *summary;

@@ -158,6 +158,8 @@ LiteRtStatus LiteRtGetCompiledModelOutputBufferRequirements(LiteRtCompiledModel 
                                                             LiteRtParamIndex signature_index,
                                                             LiteRtParamIndex output_index,
                                                             LiteRtTensorBufferRequirements* requirements);
+// Whether the chosen accelerator took every op (none left to LiteRT's CPU reference kernels).
+LiteRtStatus LiteRtCompiledModelIsFullyAccelerated(LiteRtCompiledModel compiled_model, bool* fully_accelerated);
 LiteRtStatus LiteRtRunCompiledModel(LiteRtCompiledModel compiled_model, LiteRtParamIndex signature_index,
                                     size_t num_input_buffers, LiteRtTensorBuffer* input_buffers,
                                     size_t num_output_buffers, LiteRtTensorBuffer* output_buffers);

@@ -211,6 +211,8 @@ std::unique_ptr<Runner> Runner::open(const std::string& model_path, Accelerator 
         "selecting the accelerator");
   if (cpu_threads) add_cpu_threads(h->options, *cpu_threads);
   check(LiteRtCreateCompiledModel(h->environment, h->model, h->options, &h->compiled), "compiling " + model_path);
+  bool fully_accelerated = false;
+  check(LiteRtCompiledModelIsFullyAccelerated(h->compiled, &fully_accelerated), "asking which ops the accelerator runs");
   LiteRtTensorBufferRequirements in_req = nullptr, out_req = nullptr;  // owned by the compiled model
   check(LiteRtGetCompiledModelInputBufferRequirements(h->compiled, 0, 0, &in_req), "input buffer requirements");
   check(LiteRtGetCompiledModelOutputBufferRequirements(h->compiled, 0, 0, &out_req), "output buffer requirements");
@@ -226,7 +228,9 @@ std::unique_ptr<Runner> Runner::open(const std::string& model_path, Accelerator 
                   shape_string(info->shape) + " " + dtype_name(info->dtype) + " (" + std::to_string(info->bytes()) +
                   " bytes): libLiteRt.so does not match the ABI this was built for (ai-edge-litert 2.3)");
   }
-  return std::unique_ptr<Runner>(new Runner(std::move(h), std::move(input), std::move(output)));
+  std::unique_ptr<Runner> runner(new Runner(std::move(h), std::move(input), std::move(output)));
+  runner->fully_accelerated_ = fully_accelerated;
+  return runner;
 }
 
 std::string Runner::output_kind() const {
@@ -348,6 +352,9 @@ OpenedSegmenter open_segmenter(const std::string& card_path, Accelerator request
     try {
       opened.segmenter = std::make_unique<Segmenter>(card_path, "", Accelerator::kGpu, std::nullopt, library_dir);
       opened.accelerator = Accelerator::kGpu;
+      if (!opened.segmenter->fully_accelerated())
+        opened.notice = "GPU: part of the model runs on the CPU (ops the GPU delegate does not have, such as a mask "
+                        "output's ARG_MAX)";
       return opened;
     } catch (const Error& e) {
       opened.notice = std::string("GPU unavailable (") + e.what() + "): running on the CPU";

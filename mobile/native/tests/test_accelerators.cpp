@@ -52,6 +52,7 @@ void gpu_or_a_clear_error(const std::string& contract, const std::string& librar
     return;
   }
   std::unique_ptr<Runner> cpu = Runner::open(model, Accelerator::kCpu, 1);
+  std::cout << "GPU: fully accelerated: " << (gpu->fully_accelerated() ? "yes" : "no") << "\n";
   const std::vector<uint8_t> input = testing::read_file(contract + "/cases/float_rgba_stretch/input.bin");
   const std::vector<uint8_t> a = gpu->run(input), b = cpu->run(input);
   const auto& out = cpu->output();
@@ -80,6 +81,12 @@ int main(int argc, char** argv) {
 
   gpu_or_a_clear_error(contract, "");
   gpu_or_a_clear_error(contract, contract + "/no_gpu_library_here");
+
+  // Which models the CPU accelerator (XNNPACK) takes whole: a mask output's fused ARG_MAX is not an XNNPACK op.
+  for (const char* name : {"smoke_float", "smoke_int8", "tiny_int8_mask"}) {
+    std::unique_ptr<Runner> runner = Runner::open(contract + "/models/" + name + ".tflite", Accelerator::kCpu, 1);
+    std::cout << "CPU: " << name << " fully accelerated: " << (runner->fully_accelerated() ? "yes" : "no") << "\n";
+  }
 
   const int before = process_threads();
   if (before < 0) {

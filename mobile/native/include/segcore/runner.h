@@ -41,6 +41,9 @@ class Runner {
   const TensorInfo& input() const { return input_; }
   const TensorInfo& output() const { return output_; }
   std::string output_kind() const;  // "scores" or "mask", from the output's shape
+  // Whether the accelerator it was compiled for runs every op (on the GPU: the model ran whole on the
+  // GPU; false: LiteRT runs some ops, e.g. a mask output's ARG_MAX, on the CPU).
+  bool fully_accelerated() const { return fully_accelerated_; }
 
   // Throws Error if the card's input/output/classes disagree with the model's tensors.
   void check_card(const ModelCard& card) const;
@@ -53,6 +56,7 @@ class Runner {
   Runner(std::unique_ptr<Handles> handles, TensorInfo input, TensorInfo output);
   std::unique_ptr<Handles> handles_;
   TensorInfo input_, output_;
+  bool fully_accelerated_ = false;
 };
 
 // A live camera frame: only the model's mask cropped to the content box, coloured (no image-size work).
@@ -79,6 +83,7 @@ class Segmenter {
             Accelerator accelerator = Accelerator::kCpu, std::optional<int> cpu_threads = std::nullopt,
             const std::string& library_dir = "");
   const ModelCard& card() const { return card_; }
+  bool fully_accelerated() const { return runner_->fully_accelerated(); }
   // For a live preview: the mask at model resolution, coloured; the display scales it over the picture.
   LiveSegmentation segment_live(const ImageView& image, Resize resize, int opacity,
                                 const std::optional<std::vector<int>>& only = std::nullopt);
@@ -99,7 +104,8 @@ class Segmenter {
   std::unique_ptr<Runner> runner_;
 };
 
-// A segmenter and where it runs; `notice` is what the app shows when it fell back to the CPU.
+// A segmenter and where it runs; `notice` is what the app shows when it fell back to the CPU, or when the
+// GPU runs only part of the model (the rest on the CPU).
 struct OpenedSegmenter {
   std::unique_ptr<Segmenter> segmenter;
   Accelerator accelerator = Accelerator::kCpu;
