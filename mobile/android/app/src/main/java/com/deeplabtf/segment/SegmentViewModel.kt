@@ -216,9 +216,9 @@ class SegmentViewModel(application: Application) : AndroidViewModel(application)
         val card = segmenter?.card ?: return
         val s = state.value
         when (val overlay = mask.recolour(card, s.opacity, s.only)) {
-            is Overlay.Drawn -> state.update { state ->
-                val legend = state.legend.map { it.copy(coloured = s.only == null || it.id in s.only) }
-                state.copy(frame = Frames.toBitmap(mask.image.width, mask.image.height, overlay.rgba), legend = legend)
+            is Overlay.Drawn -> state.update { current ->
+                val legend = current.legend.map { it.copy(coloured = s.only == null || it.id in s.only) }
+                current.copy(frame = Frames.toBitmap(mask.image.width, mask.image.height, overlay.rgba), legend = legend)
             }
             is Overlay.Refused -> still?.let { segment(it) }
         }
