@@ -46,6 +46,31 @@ def test_segcore_junit_on_golden_vectors(tmp_path):
     assert agreements and all(float(a) == 100.0 for a in agreements), out[-3000:]
     # Sensor frames turned upright (segcore Orientation) give the golden input tensor: 4 angles x back/front.
     assert "rotation: 4 angles x back/front camera give the golden input tensor" in out, out[-3000:]
+    # Bug 6: what the app says on the GPU, from the model's ops (segcore GpuDelegate; the app model's mask end).
+    assert "deeplabv3_pascal_257_int8_mask.tflite: GPU: ARG_MAX, CAST, RESHAPE x2, CONCATENATION x2, STRIDED_SLICE run on the CPU" in out
+    assert "tiny_int8_mask.tflite: GPU: ARG_MAX, CAST run on the CPU (2 of 6 ops)" in out, out[-3000:]
+
+
+def _kotlin_words(source: str, name: str) -> list[str]:
+    """The words of the raw string ``val NAME = \"\"\"...\"\"\"`` in a segcore Kotlin source."""
+    found = re.search(rf'val {name} = """(.*?)"""', source, re.DOTALL)
+    assert found, f"no {name} in the Kotlin source"
+    return found.group(1).split()
+
+
+def test_segcore_gpu_check_names_the_ops_of_the_python_check():
+    """segcore's GpuDelegate (the Android app's GPU report) and deeplab-bench's GPU check take the same op list,
+    and its builtin op names are the schema's, in code order."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    from deeplab_tf.export.gpu_delegate import GPU_DELEGATE_OPS
+
+    source = (SEGCORE / "src/main/kotlin/com/deeplabtf/segcore/GpuDelegate.kt").read_text()
+    assert set(_kotlin_words(source, "OPS")) == set(GPU_DELEGATE_OPS)
+    names = _kotlin_words(source, "NAMES")
+    by_code = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
+    assert len(names) > 150
+    assert names == [by_code[code] for code in range(len(names))]
 
 
 def _gradle_setting(name: str) -> str:
@@ -135,10 +160,14 @@ def test_app_code_calls_the_tested_core_decisions():
         "worker.execute { segmenter?.close(); segmenter = null }", "")
     assert "catch (e: IOException)" in catalog
     # Bug 4: each card checked against its model's tensors (the contract's bad models refused with its messages).
-    assert "ModelFile.read(card.modelFile, bytes).checkCard(card)" in catalog
+    assert "val model = ModelFile.read(card.modelFile, bytes)\n                model.checkCard(card)" in catalog
     # Bug 6: the GPU falls back to the CPU and the screen says so.
     assert "AcceleratorFallback.compile(s.accelerator, card.modelFile)" in model
-    assert "notice = compiled.notice" in model and "state.notice?.let" in (APP / "src/main/java/com/deeplabtf/segment/ui/Legend.kt").read_text()
+    legend = (APP / "src/main/java/com/deeplabtf/segment/ui/Legend.kt").read_text()
+    assert "notice = compiled.notice" in model and "state.notice?.let" in legend
+    # Bug 6: on the GPU, whether the model runs there whole (segcore GpuDelegate, from the model's ops).
+    assert "CatalogEntry(name, card, null, GpuDelegate.check(model))" in catalog
+    assert "models.getOrNull(selected)?.gpu?.caption(it)" in model and "state.gpuCaption?.let" in legend
     # Bug 8: no buffers left open when the output buffers fail; straight alpha; EXIF on API 24-27.
     assert "created.forEach { it.close() }" in segmenter
     assert "getPixels(" in frames and "copyPixelsToBuffer" not in frames

@@ -38,4 +38,5 @@ fi
 
 exec java -Djava.awt.headless=true -Dsegcore.contract="$contract" -Dsegcore.shared="$shared" \
   -cp "$build/classes:$stdlib:$junit:$hamcrest" org.junit.runner.JUnitCore \
-  com.deeplabtf.segcore.AlgorithmsTest com.deeplabtf.segcore.ModelCardTest com.deeplabtf.segcore.GoldenTest com.deeplabtf.segcore.AppLogicTest
+  com.deeplabtf.segcore.AlgorithmsTest com.deeplabtf.segcore.ModelCardTest com.deeplabtf.segcore.GoldenTest com.deeplabtf.segcore.AppLogicTest \
+  com.deeplabtf.segcore.GpuDelegateTest

@@ -2,12 +2,17 @@ package com.deeplabtf.segment
 
 import android.content.res.AssetManager
 import com.deeplabtf.segcore.ContractException
+import com.deeplabtf.segcore.GpuDelegate
+import com.deeplabtf.segcore.GpuSupport
 import com.deeplabtf.segcore.ModelCard
 import com.deeplabtf.segcore.ModelFile
 import java.io.IOException
 
-/** A model card found in the assets, or why a .json there could not be used. */
-class CatalogEntry(val assetName: String, val card: ModelCard?, val problem: String?)
+/**
+ * A model card found in the assets, or why a .json there could not be used; [gpu]: which of its ops LiteRT's
+ * GPU delegate would leave to the CPU (segcore GpuDelegate: LiteRT's Kotlin API cannot say).
+ */
+class CatalogEntry(val assetName: String, val card: ModelCard?, val problem: String?, val gpu: GpuSupport? = null)
 
 /**
  * The models in the APK's assets: every `*.json` there that is a deeplab_tf model card
@@ -31,8 +36,9 @@ object ModelCatalog {
                 val card = ModelCard.parse(text)
                 if (card.modelFile !in listed) throw ModelFile.unreadable(card.modelFile)
                 val bytes = assets.open(card.modelFile).use { it.readBytes() }
-                ModelFile.read(card.modelFile, bytes).checkCard(card)
-                CatalogEntry(name, card, null)
+                val model = ModelFile.read(card.modelFile, bytes)
+                model.checkCard(card)
+                CatalogEntry(name, card, null, GpuDelegate.check(model))
             } catch (e: ContractException) {
                 CatalogEntry(name, null, "$name: ${e.message}")
             } catch (e: IOException) {

@@ -62,6 +62,9 @@ data class UiState(
 ) {
     val card: ModelCard? get() = models.getOrNull(selected)?.card
 
+    /** On the GPU: whether the model runs there whole, or which ops stay on the CPU (null on the CPU). */
+    val gpuCaption: String? get() = running?.let { models.getOrNull(selected)?.gpu?.caption(it) }
+
     val settings: Settings get() = Settings(card?.modelFile, letterbox, accelerator, threads, opacity, only)
 
     val resizeMode: ResizeMode get() = if (letterbox) ResizeMode.LETTERBOX else ResizeMode.STRETCH

@@ -13,10 +13,10 @@ class TensorFacts(val name: String, val dtypeName: String, val typeCode: Int, va
  * The app reads them before compiling, so a model outside the contract or a card that describes another
  * model is refused with the same messages as mobile/native's runner (runner.cpp), whatever LiteRT would do.
  */
-class ModelFile(val fileName: String, val inputs: List<TensorFacts>, val outputs: List<TensorFacts>) {
+class ModelFile(val fileName: String, val inputs: List<TensorFacts>, val outputs: List<TensorFacts>, val graph: Graph = Graph(emptyList(), emptyList(), emptyList())) {
     companion object {
         // TensorType of TFLite's schema.fbs, by code.
-        private val TYPE_NAMES = arrayOf(
+        internal val TYPE_NAMES = arrayOf(
             "float32", "float16", "int32", "uint8", "int64", "string", "bool", "int16", "complex64", "int8",
             "float64", "complex128", "uint64", "resource", "variant", "uint32", "uint16", "int4", "bfloat16"
         )
@@ -45,7 +45,27 @@ class ModelFile(val fileName: String, val inputs: List<TensorFacts>, val outputs
                 if (index < 0 || index >= tensors.size) throw ContractException("$fileName names tensor $index of ${tensors.size}")
                 tensor(fb, tensors[index])
             }
-            return ModelFile(fileName, pick(1), pick(2))
+            return ModelFile(fileName, pick(1), pick(2), graph(fileName, fb, model, graph, tensors))
+        }
+
+        /** Every tensor and operator of the main subgraph (schema.fbs: Model.operator_codes, SubGraph.operators). */
+        private fun graph(fileName: String, fb: Flatbuffer, model: Int, graph: Int, tensors: List<Int>): Graph {
+            val codes = fb.tables(model, 1).map { code ->
+                // OperatorCode: the builtin is the larger of deprecated_builtin_code (byte) and builtin_code (int).
+                val builtin = maxOf(fb.byteField(code, 0), fb.intField(code, 3, 0))
+                val name = if (builtin == BuiltinOps.CUSTOM) "CUSTOM ${fb.string(code, 1) ?: ""}".trim() else BuiltinOps.name(builtin)
+                Pair(name, fb.intField(code, 2, 1))
+            }
+            val operators = fb.tables(graph, 3).map { op ->
+                val index = fb.intField(op, 0, 0)
+                val (name, version) = codes.getOrNull(index) ?: throw ContractException("$fileName names operator code $index of ${codes.size}")
+                OpFacts(name, version, fb.ints(op, 1), fb.ints(op, 2))
+            }
+            val kinds = tensors.map { t ->
+                val q = fb.table(t, 4)
+                TensorKind(fb.byteField(t, 1), fb.ints(t, 0).toIntArray(), q != null && fb.floats(q, 2).isNotEmpty())
+            }
+            return Graph(kinds, fb.ints(graph, 1), operators)
         }
 
         private fun tensor(fb: Flatbuffer, t: Int): TensorFacts {
@@ -128,6 +148,15 @@ class ModelFile(val fileName: String, val inputs: List<TensorFacts>, val outputs
     private fun isMask(shape: IntArray) = shape.size == 3 || shape[3] == 1
 }
 
+/** What the GPU check needs of any tensor: its TFLite type code, shape, and whether it has a quantization scale. */
+class TensorKind(val typeCode: Int, val shape: IntArray, val scaled: Boolean)
+
+/** One operator: its builtin name ("ARG_MAX"; "CUSTOM name" for a custom op), version and tensor indices (-1: omitted). */
+class OpFacts(val name: String, val version: Int, val inputs: List<Int>, val outputs: List<Int>)
+
+/** The main subgraph: all its tensors, the indices of its inputs, its operators in execution order. */
+class Graph(val tensors: List<TensorKind>, val inputs: List<Int>, val operators: List<OpFacts>)
+
 /** "[1, 8, 8, 3]", as mobile/native writes shapes. */
 fun shapeString(shape: IntArray): String = shape.joinToString(prefix = "[", postfix = "]")
 
@@ -157,6 +186,8 @@ private class Flatbuffer(private val b: ByteArray, private val fileName: String)
     private fun indirect(at: Int): Int = (at + i32(at)).also { if (it < 0 || it >= b.size) bad() }
 
     fun byteField(t: Int, n: Int): Int = field(t, n).let { if (it < 0) 0 else u8(it) }
+
+    fun intField(t: Int, n: Int, default: Int): Int = field(t, n).let { if (it < 0) default else i32(it) }
 
     fun table(t: Int, n: Int): Int? = field(t, n).let { if (it < 0) null else indirect(it) }
 

@@ -48,11 +48,12 @@ fun Legend(entries: List<LegendEntry>, onToggle: (Int) -> Unit) {
 
 /**
  * Inference and pre/post-processing times of the last frame, where the model runs (the CPU after a GPU
- * failure, which [UiState.notice] explains) and the thread count.
+ * failure, which [UiState.notice] explains), on the GPU whether the whole model runs there, and the thread count.
  */
 @Composable
 fun Stats(state: UiState) {
     state.notice?.let { Text(it, color = MaterialTheme.colorScheme.tertiary, style = MaterialTheme.typography.bodySmall) }
+    state.gpuCaption?.let { Text(it, style = MaterialTheme.typography.bodySmall) }
     val t: Timings = state.timings ?: return
     val running = state.running ?: return
     val where = if (running == Accelerator.CPU) "CPU, ${state.threads} threads" else running.label
