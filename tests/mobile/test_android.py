@@ -140,14 +140,14 @@ def test_app_code_calls_the_tested_core_decisions():
     catalog, segmenter, camera = _app_source("ModelCatalog.kt"), _app_source("LiteRtSegmenter.kt"), _app_source("ui/CameraFeed.kt")
     # Bug 1: the frame is turned upright (rotation, crop, front-camera mirror) before inference, not the overlay after.
     assert re.search(r"Orientation\.upright\(sensor, frame\.imageInfo\.rotationDegrees, mirrored, CropRect\(", frames)
-    assert "postRotate" not in frames and "Frames.uprightFrame(frame, mirrored = s.frontCamera)" in model
+    assert "postRotate" not in frames and "Frames.uprightFrame(frame, mirrored = s.frontCamera, buffers)" in model
     # Bug 2: targetRotation follows the display while the activity handles rotation itself.
     assert "analysis.targetRotation = rotation" in camera and "preview.targetRotation = rotation" in camera
     assert "registerDisplayListener" in camera
     # The live preview: the camera picture at camera rate, the model-resolution mask over it from the same
     # viewport (so the analysis cropRect is what the view shows), no image-size blend on the inference thread.
     assert "previewView.viewPort?.let { group.setViewPort(it) }" in camera and "ContentScale.FillBounds" in camera
-    assert "segmentLive(Frames.uprightFrame(frame, mirrored = s.frontCamera))" in model
+    assert "segmentLive(Frames.uprightFrame(frame, mirrored = s.frontCamera, buffers))" in model
     assert "active.segmentLive(image, s.resizeMode, s.opacity, s.only)" in model and "rate.add(" in model
     # Bugs 3 and 5: masks kept with their model, redraws refused for another card, changes decided by Redo.
     assert "shown = LabelledMask(active.card, image" in model and "mask.recolour(card, s.opacity, s.only)" in model
@@ -172,3 +172,9 @@ def test_app_code_calls_the_tested_core_decisions():
     assert "created.forEach { it.close() }" in segmenter
     assert "getPixels(" in frames and "copyPixelsToBuffer" not in frames
     assert "Orientation.fromExif(tag)" in frames and "inPremultiplied = false" in frames
+    # Bug 8: the camera path reuses its buffers and mask bitmaps (segcore BufferRing), no new ones per frame.
+    assert "val bytes = buffers.sensor.next(buffer.remaining(), 1)" in frames and "ByteArray(buffer.remaining())" not in frames
+    assert "buffers.upright.next(it, 1)" in frames and "val masks = BufferRing(3)" in frames
+    assert "Frames.fill(buffers.masks.next(live.mask.width, live.mask.height), live.rgba)" in model
+    live = model[model.index("private fun segmentLive"):model.index("private fun legendOf")]
+    assert "toBitmap(" not in live and "createBitmap" not in live

@@ -8,12 +8,24 @@ import android.media.ExifInterface
 import android.net.Uri
 import android.os.Build
 import androidx.camera.core.ImageProxy
+import com.deeplabtf.segcore.BufferRing
 import com.deeplabtf.segcore.CropRect
 import com.deeplabtf.segcore.Orientation
 import com.deeplabtf.segcore.PixelImage
 import java.io.File
 import java.io.IOException
 import java.nio.ByteBuffer
+
+/**
+ * What the camera path reuses from frame to frame (segcore [BufferRing], tested there): the frame's bytes and
+ * the upright image (one each: only the inference thread uses them, within a frame), and the live mask's
+ * bitmaps (three in turn: one on screen, one handed over, one written). Only touched on the inference thread.
+ */
+class FrameBuffers {
+    val sensor = BufferRing(1) { size, _ -> ByteArray(size) }
+    val upright = BufferRing(1) { size, _ -> ByteArray(size) }
+    val masks = BufferRing(3) { width, height -> Frames.newBitmap(width, height) }
+}
 
 /** Conversions between Android images and segcore's [PixelImage]; every turn and flip is segcore's (tested there). */
 object Frames {
@@ -27,25 +39,32 @@ object Frames {
     /**
      * A CameraX frame (OUTPUT_IMAGE_FORMAT_RGBA_8888) upright, as the user sees the scene: its `cropRect`
      * kept, turned by its `rotationDegrees` and, from the front camera ([mirrored]), flipped like its preview.
-     * The model sees this image, so the mask needs no rotation afterwards.
+     * The model sees this image, so the mask needs no rotation afterwards. The frame's bytes and the upright
+     * image go into [buffers], reused from frame to frame (no new arrays per frame).
      */
-    fun uprightFrame(frame: ImageProxy, mirrored: Boolean): PixelImage {
+    fun uprightFrame(frame: ImageProxy, mirrored: Boolean, buffers: FrameBuffers): PixelImage {
         val plane = frame.planes[0]
         val buffer = plane.buffer.duplicate()
         buffer.rewind()
-        val bytes = ByteArray(buffer.remaining())
+        val bytes = buffers.sensor.next(buffer.remaining(), 1)
         buffer.get(bytes)
         val sensor = PixelImage(frame.width, frame.height, 4, bytes, plane.rowStride)
         val crop = frame.cropRect
-        return Orientation.upright(sensor, frame.imageInfo.rotationDegrees, mirrored, CropRect(crop.left, crop.top, crop.width(), crop.height()))
+        return Orientation.upright(sensor, frame.imageInfo.rotationDegrees, mirrored, CropRect(crop.left, crop.top, crop.width(), crop.height())) {
+            buffers.upright.next(it, 1)
+        }
     }
 
     /**
      * RGBA bytes (segcore's overlay, alpha 255, or its premultiplied colour mask for the live preview; both
      * upright) to a bitmap, whose ARGB_8888 pixels are premultiplied RGBA bytes.
      */
-    fun toBitmap(width: Int, height: Int, rgba: ByteArray): Bitmap {
-        val bitmap = Bitmap.createBitmap(width, height, Bitmap.Config.ARGB_8888)
+    fun toBitmap(width: Int, height: Int, rgba: ByteArray): Bitmap = fill(newBitmap(width, height), rgba)
+
+    fun newBitmap(width: Int, height: Int): Bitmap = Bitmap.createBitmap(width, height, Bitmap.Config.ARGB_8888)
+
+    /** [rgba] (premultiplied, [bitmap]'s size) written into [bitmap], which is returned (a reused bitmap too: the copy marks its pixels changed, so the screen draws the new ones). */
+    fun fill(bitmap: Bitmap, rgba: ByteArray): Bitmap {
         bitmap.copyPixelsFromBuffer(ByteBuffer.wrap(rgba))
         return bitmap
     }

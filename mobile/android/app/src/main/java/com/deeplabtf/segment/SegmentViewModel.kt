@@ -95,6 +95,8 @@ class SegmentViewModel(application: Application) : AndroidViewModel(application)
     private val filters = ClassFilters()
     /** Frame rate of the live preview; only touched on [worker]. */
     private val rate = RateMeter()
+    /** The camera path's buffers and mask bitmaps, reused from frame to frame; only touched on [worker]. */
+    private val buffers = FrameBuffers()
 
     /** The executor CameraX delivers frames on: the inference thread itself, so frames never queue up. */
     val analysisExecutor: ExecutorService get() = worker
@@ -168,7 +170,7 @@ class SegmentViewModel(application: Application) : AndroidViewModel(application)
     fun onCameraFrame(frame: ImageProxy) {
         try {
             val s = state.value
-            if (s.mode == Mode.CAMERA) guarded { segmentLive(Frames.uprightFrame(frame, mirrored = s.frontCamera)) }
+            if (s.mode == Mode.CAMERA) guarded { segmentLive(Frames.uprightFrame(frame, mirrored = s.frontCamera, buffers)) }
         } finally {
             frame.close()
         }
@@ -251,7 +253,7 @@ class SegmentViewModel(application: Application) : AndroidViewModel(application)
         val live = result.live
         shown = null
         val legend = legendOf(active.card, live.present, live.mask.width * live.mask.height, s.only)
-        val bitmap = Frames.toBitmap(live.mask.width, live.mask.height, live.rgba)
+        val bitmap = Frames.fill(buffers.masks.next(live.mask.width, live.mask.height), live.rgba)
         state.update {
             it.copy(liveMask = bitmap, legend = legend, timings = result.timings, fps = rate.fps,
                 meanInferenceMs = rate.meanInferenceMs, error = null)

@@ -22,8 +22,15 @@ object Orientation {
      * [frame] (sensor orientation) cropped to [crop] (CameraX's `cropRect`; null: the whole frame), then
      * rotated clockwise by [rotationDegrees] (CameraX's `imageInfo.rotationDegrees`: 0, 90, 180 or 270)
      * and, for a front camera ([mirrored]), flipped left to right as its preview shows it. RGB(A) kept.
+     * The pixels go into [into] (size in bytes), by default a new array; a camera path passes a reused one.
      */
-    fun upright(frame: PixelImage, rotationDegrees: Int, mirrored: Boolean, crop: CropRect? = null): PixelImage {
+    fun upright(
+        frame: PixelImage,
+        rotationDegrees: Int,
+        mirrored: Boolean,
+        crop: CropRect? = null,
+        into: (Int) -> ByteArray = { ByteArray(it) }
+    ): PixelImage {
         val turns = when (rotationDegrees) {
             0, 90, 180, 270 -> rotationDegrees / 90
             else -> throw ContractException("rotation must be 0, 90, 180 or 270 degrees, got $rotationDegrees")
@@ -37,7 +44,8 @@ object Orientation {
         val outW = if (turns % 2 == 0) w else h
         val outH = if (turns % 2 == 0) h else w
         val ch = frame.channels
-        val out = ByteArray(outW * outH * ch)
+        val out = into(outW * outH * ch)
+        if (out.size != outW * outH * ch) throw ContractException("upright image buffer has ${out.size} bytes, ${outW}x${outH}x$ch needs ${outW * outH * ch}")
         var o = 0
         for (y in 0 until outH) {
             for (xo in 0 until outW) {

@@ -4,7 +4,9 @@ import org.junit.Assert.assertArrayEquals
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertFalse
 import org.junit.Assert.assertNotEquals
+import org.junit.Assert.assertNotSame
 import org.junit.Assert.assertNull
+import org.junit.Assert.assertSame
 import org.junit.Assert.assertTrue
 import org.junit.Assert.fail
 import org.junit.Test
@@ -331,5 +333,43 @@ class AppLogicTest {
         } catch (e: CompileException) {
             assertEquals("CPU: cannot compile m.tflite: out of memory", e.message)
         }
+    }
+
+    @Test
+    fun cameraBuffersAreReusedUntilTheSizeChanges() {
+        // One buffer (the frame's bytes, the upright image): the same array every frame of the same size.
+        val one = BufferRing(1) { w, h -> ByteArray(w * h) }
+        val first = one.next(12, 1)
+        for (frame in 0 until 5) assertSame(first, one.next(12, 1))
+        assertEquals(1, one.created)
+        val bigger = one.next(20, 1)
+        assertEquals(20, bigger.size)
+        assertNotSame(first, bigger)
+        assertSame(bigger, one.next(20, 1))
+        assertEquals(2, one.created)
+        // Three mask bitmaps in turn: the one written is neither of the two handed to the screen before it.
+        val masks = BufferRing(3) { w, h -> IntArray(w * h) }
+        val made = (0 until 3).map { masks.next(4, 3) }
+        assertEquals(3, made.map { System.identityHashCode(it) }.toSet().size)
+        for (frame in 3 until 30) assertSame(made[frame % 3], masks.next(4, 3))
+        assertEquals(3, masks.created)
+        // Another size (a camera switch, a crop): each buffer made again once, then reused.
+        val turned = (0 until 6).map { masks.next(3, 4) }
+        assertEquals(6, masks.created)
+        assertSame(turned[0], turned[3])
+        assertEquals(12, turned[0].size)
+        expectContractError("at least one buffer") { BufferRing(0) { _, _ -> 0 } }
+        expectContractError("buffer size must be positive") { one.next(0, 1) }
+    }
+
+    @Test
+    fun uprightWritesIntoTheBufferItIsGiven() {
+        val frame = coordinates(3, 2)
+        val ring = BufferRing(1) { w, h -> ByteArray(w * h) }
+        val a = Orientation.upright(frame, 90, true, null) { ring.next(it, 1) }
+        val b = Orientation.upright(frame, 90, true, null) { ring.next(it, 1) }
+        assertSame(a.data, b.data)
+        assertEquals(sources(Orientation.upright(frame, 90, true)), sources(b))
+        expectContractError("upright image buffer has 5 bytes, 2x3x3 needs 18") { Orientation.upright(frame, 90, false, null) { ByteArray(5) } }
     }
 }
