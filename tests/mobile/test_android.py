@@ -168,6 +168,8 @@ def test_app_code_calls_the_tested_core_decisions():
     # Bug 6: on the GPU, whether the model runs there whole (segcore GpuDelegate, from the model's ops).
     assert "CatalogEntry(name, card, null, GpuDelegate.check(model))" in catalog
     assert "models.getOrNull(selected)?.gpu?.caption(it)" in model and "state.gpuCaption?.let" in legend
+    # Share: the overlay, the mask itself (segcore LabelledMask.maskColours) and the cut-out.
+    assert "mask.maskColours()), java.io.File(folder, \"mask.png\")" in model
     # Bug 8: no buffers left open when the output buffers fail; straight alpha; EXIF on API 24-27.
     assert "created.forEach { it.close() }" in segmenter
     assert "getPixels(" in frames and "copyPixelsToBuffer" not in frames

@@ -173,6 +173,9 @@ def test_class_filter_and_share_go_through_the_core():
     assert "segmenter.overlay(withOpacity: opacity, only: only)" in model
     assert "self.filters.toggle(classId: classId, for: segmenter)" in model
     assert "segmenter.cutout(keeping: self.filters.cutoutClasses(for: segmenter))" in model
+    # The mask itself is shared too (segcore::mask_colours, ctest app_logic).
+    assert "NS_SWIFT_NAME(maskColours())" in header and "segcore::mask_colours(*_shown)" in bridge
+    assert "let colours = segmenter.maskColours()" in model and "self.shareItems = [overlay, mask, cutout]" in model
     assert "ShareLink(items: model.shareItems.map" in view and "model.toggleClass($0)" in view
 
 

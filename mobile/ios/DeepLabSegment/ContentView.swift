@@ -58,7 +58,7 @@ struct ContentView: View {
                     LegendView(items: model.legend) { model.toggleClass($0) }
                     if model.mode == .gallery && model.overlay != nil {
                         HStack {
-                            Button("Prepare overlay and cut-out") { model.prepareShare() }
+                            Button("Prepare overlay, mask and cut-out") { model.prepareShare() }
                             if !model.shareItems.isEmpty {
                                 ShareLink(items: model.shareItems.map { Image(uiImage: $0) }) { _ in
                                     SharePreview("DeepLab Segment")

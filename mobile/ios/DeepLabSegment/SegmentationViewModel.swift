@@ -248,15 +248,18 @@ final class SegmentationViewModel: ObservableObject {
         redrawOverlay()
     }
 
-    /// The overlay on screen and the cut-out (the coloured classes, or all but background, on transparency).
+    /// The overlay on screen, the mask (each class in its colour) and the cut-out (the coloured classes, or
+    /// all but background, on transparency).
     func prepareShare() {
         guard let overlay = overlay else { return }
         queue.async {
             guard let segmenter = self.segmenter, let size = self.lastSize,
                   let rgba = segmenter.cutout(keeping: self.filters.cutoutClasses(for: segmenter)),
-                  let cutout = RGBAImage.image(from: rgba, width: size.width, height: size.height, alpha: true)
+                  let cutout = RGBAImage.image(from: rgba, width: size.width, height: size.height, alpha: true),
+                  let colours = segmenter.maskColours(),
+                  let mask = RGBAImage.image(from: colours, width: size.width, height: size.height)
             else { return }
-            DispatchQueue.main.async { self.shareItems = [overlay, cutout] }
+            DispatchQueue.main.async { self.shareItems = [overlay, mask, cutout] }
         }
     }
 

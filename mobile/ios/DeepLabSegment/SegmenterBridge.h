@@ -73,6 +73,10 @@ typedef NS_ENUM(NSInteger, DLSAccelerator) {
 /// The last image where its mask holds one of `classes`, transparent elsewhere (RGBA, straight alpha
 /// 0 or 255): background removal (segcore::cutout). nil before any image.
 - (nullable NSData *)cutoutKeeping:(NSArray<NSNumber *> *)classes NS_SWIFT_NAME(cutout(keeping:));
+
+/// The last image's mask itself (RGBA at image size, each class in its card colour, opaque): what a user saves
+/// or shares as "the mask" (segcore::mask_colours). nil before any image.
+- (nullable NSData *)maskColours NS_SWIFT_NAME(maskColours());
 @end
 
 /// The class filter of each model (segcore::ClassFilters, tested by ctest app_logic): it survives model switches,

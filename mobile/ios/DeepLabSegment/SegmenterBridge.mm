@@ -222,6 +222,16 @@ static NSArray<NSNumber *> *NumbersFrom(const std::vector<int> &ids) {
     return nil;
   }
 }
+
+- (nullable NSData *)maskColours {
+  if (!_shown) return nil;
+  try {
+    std::vector<uint8_t> rgba = segcore::mask_colours(*_shown);
+    return [NSData dataWithBytes:rgba.data() length:rgba.size()];
+  } catch (const std::exception &) {
+    return nil;
+  }
+}
 @end
 
 @implementation DLSClassFilters {

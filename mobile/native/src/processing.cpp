@@ -398,6 +398,8 @@ Recoloured recolour(const LabelledMask& shown, const ModelCard& card, int opacit
   return result;
 }
 
+std::vector<uint8_t> mask_colours(const LabelledMask& shown) { return colour_mask(shown.mask, shown.card.classes, 255); }
+
 std::optional<std::vector<int>> ClassFilters::of(const ModelCard& card) const {
   auto found = by_model_.find(card.model_file);
   if (found == by_model_.end()) return std::nullopt;

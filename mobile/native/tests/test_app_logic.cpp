@@ -136,6 +136,14 @@ void class_filter(const std::string& contract) {
   CHECK_THROWS(cutout(image.view(), mask, 4, {1}), "class id 5; there are 4 classes");
   const LabelledMask shown{card, image, mask};
   CHECK(recolour(shown, card, 200, std::vector<int>{5}).rgba == five);
+  // The mask to share: every pixel its class's card colour, opaque, whatever the filter.
+  const std::vector<uint8_t> colours = mask_colours(shown);
+  bool coloured = colours.size() == 6 * 4;
+  for (int p = 0; p < 6 && coloured; ++p) {
+    for (int c = 0; c < 3; ++c) coloured &= colours[p * 4 + c] == card.classes[mask.ids[p]].color[c];
+    coloured &= colours[p * 4 + 3] == 255;
+  }
+  CHECK(coloured);
 
   // One filter per model, as Android's ClassFilters.
   const ModelCard other = read_model_card(contract + "/models/tiny_int8_mask.json");

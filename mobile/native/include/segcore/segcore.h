@@ -167,6 +167,9 @@ struct Recoloured {
 // the model that made the mask, as after a model switch.
 Recoloured recolour(const LabelledMask& shown, const ModelCard& card, int opacity,
                     const std::optional<std::vector<int>>& only = std::nullopt);
+// The mask itself, to save or share: each pixel its class's colour in the card that made it, opaque
+// (colour_mask at opacity 255, every class), at image size.
+std::vector<uint8_t> mask_colours(const LabelledMask& shown);
 
 // Frames per second and mean inference time over the last `window` frames (a live preview's caption),
 // as Android's segcore RateMeter.

@@ -57,7 +57,7 @@ data class UiState(
     val legend: List<LegendEntry> = emptyList(),
     val timings: Timings? = null,
     val error: String? = null,
-    /** PNG files (overlay, cut-out) ready for the share sheet; the screen clears it once shown. */
+    /** PNG files (overlay, mask, cut-out) ready for the share sheet; the screen clears it once shown. */
     val shareFiles: List<java.io.File>? = null,
 ) {
     val card: ModelCard? get() = models.getOrNull(selected)?.card
@@ -125,7 +125,7 @@ class SegmentViewModel(application: Application) : AndroidViewModel(application)
         change { it.copy(only = only) }
     }
 
-    /** The overlay and the cut-out of the image on screen as PNG files for the share sheet ([UiState.shareFiles]). */
+    /** The overlay, the mask and the cut-out of the image on screen as PNG files for the share sheet ([UiState.shareFiles]). */
     fun share() {
         val keep = state.value.card?.let { filters.cutoutClasses(it) } ?: return
         onWorker { writeShareFiles(keep) }
@@ -139,6 +139,7 @@ class SegmentViewModel(application: Application) : AndroidViewModel(application)
         val folder = java.io.File(getApplication<Application>().cacheDir, "shared").apply { mkdirs() }
         val files = listOf(
             Frames.writePng(Frames.toBitmap(mask.image.width, mask.image.height, overlay.rgba), java.io.File(folder, "overlay.png")),
+            Frames.writePng(Frames.toBitmap(mask.image.width, mask.image.height, mask.maskColours()), java.io.File(folder, "mask.png")),
             Frames.writePng(Frames.toBitmap(mask.image.width, mask.image.height, mask.cutout(keep)), java.io.File(folder, "cutout.png")),
         )
         state.update { it.copy(shareFiles = files) }

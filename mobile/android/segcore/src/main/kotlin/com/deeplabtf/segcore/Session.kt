@@ -22,6 +22,12 @@ class LabelledMask(val card: ModelCard, val image: PixelImage, val mask: Mask, v
         return Overlay.Drawn(Postprocess.overlay(image, mask, this.card.classes, opacity, only))
     }
 
+    /**
+     * The mask itself, to save or share: each pixel its class's colour in the card that made it, opaque
+     * (RGBA at image size, every class: [Postprocess.colourMask] at opacity 255).
+     */
+    fun maskColours(): ByteArray = Postprocess.colourMask(mask, card.classes, 255)
+
     /** The image where the mask holds a class of [keep], transparent elsewhere (background removal). */
     fun cutout(keep: Set<Int>): ByteArray = Postprocess.cutout(image, mask, card.numClasses, keep)
 

@@ -203,6 +203,13 @@ class AppLogicTest {
             assertEquals("cutout pixel $p", expected, pixel)
         }
         expectContractError("mask holds class id 5; there are 4 classes") { Postprocess.cutout(image, mask, 4, setOf(1)) }
+        // The mask to share: every pixel its class's card colour, opaque.
+        val colours = LabelledMask(card("smoke_float"), image, mask, emptyList()).maskColours()
+        assertEquals(6 * 4, colours.size)
+        for (p in 0 until 6) {
+            val k = classes[mask.ids[p]]
+            assertEquals("mask pixel $p", listOf(k.red, k.green, k.blue, 255), colours.copyOfRange(4 * p, 4 * p + 4).map { it.toInt() and 0xFF })
+        }
     }
 
     @Test
