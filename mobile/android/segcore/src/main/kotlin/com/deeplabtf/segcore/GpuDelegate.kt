@@ -102,6 +102,7 @@ object GpuDelegate {
     private fun problem(op: OpFacts, inputs: List<Operand>, outputs: List<Operand>, quantized: Boolean): String? {
         val name = op.name
         if (name !in OPS) return "not an op of the GPU delegate"
+        if (inputs.isEmpty() || outputs.isEmpty()) return "no input or no output tensor"
         val maxVersion = MAX_VERSIONS[name]
         if (!quantized && maxVersion != null && op.version > maxVersion) return "version ${op.version} (the GPU delegate lists v1-$maxVersion)"
         val computed = inputs.filter { it.computed }
