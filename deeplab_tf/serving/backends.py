@@ -1,0 +1,200 @@
+"""Models behind one interface: a SavedModel from ``deeplab-export --format=saved_model``
+or a ``.tflite`` export (with its model card), each a ``Backend``.
+
+A ``Backend`` runs a batch ``[B, H, W, 3]`` of model-size images (uint8 pixels or
+normalized float32, as the model takes them) and returns its one output
+(``mask`` [B, H, W] uint8 ids or ``scores`` [B, H, W, C]).
+
+Model paths (``load_models``): a ``.tflite`` file, a SavedModel folder (holds
+``saved_model.pb``), a TF Serving model folder ``NAME/VERSION/`` (the highest
+numeric VERSION is served), or a folder of several of these, each under its name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+
+from deeplab_tf.evaluation.report import fallback_palette
+
+SIGNATURE = "serving_default"
+
+
+@dataclasses.dataclass
+class TensorInfo:
+    """One named tensor of the signature: dtype name ("uint8", "float32") and shape (-1 = any)."""
+
+    name: str
+    dtype: str
+    shape: list[int]
+
+
+class Backend:
+    """One served model. Subclasses set the fields and implement ``run``.
+
+    Attributes:
+      name, version: as served (``/v1/models/NAME``, version an integer).
+      input, output: the signature's one input and one output.
+      class_names, colors: per class id (from the model card, else ``class_i`` and a palette).
+      mean, std: the pixel-space normalization a float32 input takes (None: unknown,
+        a SavedModel without a card; a uint8 input has it inside).
+      max_batch: the largest batch ``run`` takes at once (1 for a .tflite).
+    """
+
+    kind = "base"
+    name: str
+    version: int
+    input: TensorInfo
+    output: TensorInfo
+    class_names: list[str]
+    colors: list
+    mean: np.ndarray | None
+    std: np.ndarray | None
+    quantization: dict | None = None  # of a quantized scores output
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.input.shape[1], self.input.shape[2]
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """``[B, H, W, 3]`` of the input dtype -> the output ``[B, ...]``."""
+        raise NotImplementedError
+
+    def warm_up(self) -> None:
+        """One run on zeros, so the first request does not pay for tracing."""
+        self.run(np.zeros((1, *self.size, 3), self.input.dtype))
+
+
+def _classes(names: list[str] | None, colors: list | None, count: int | None) -> tuple[list[str], list]:
+    count = len(names) if names else (count or 256)
+    names = names or [f"class_{i}" for i in range(count)]
+    return names, colors or [tuple(int(c) for c in color) for color in fallback_palette(count)]
+
+
+class SavedModelBackend(Backend):
+    """A SavedModel's ``serving_default``: ``image`` [B, H, W, 3] -> ``mask`` or ``scores``
+    (``export.serving_module``), batch dimension dynamic."""
+
+    kind = "saved_model"
+
+    def __init__(self, path: str, name: str, version: int):
+        import tensorflow as tf
+
+        loaded = tf.saved_model.load(path)
+        if SIGNATURE not in loaded.signatures:
+            raise ValueError(f"SavedModel {path} has no {SIGNATURE!r} signature (it has {list(loaded.signatures)})")
+        self._loaded = loaded  # keeps the variables alive
+        self._fn = loaded.signatures[SIGNATURE]
+        _, inputs = self._fn.structured_input_signature
+        outputs = self._fn.structured_outputs
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ValueError(f"SavedModel {path}: one input and one output expected, got {list(inputs)} -> {list(outputs)}")
+        (input_name, spec), (output_name, out_spec) = next(iter(inputs.items())), next(iter(outputs.items()))
+        shape = [-1 if d is None else int(d) for d in spec.shape]
+        if len(shape) != 4 or shape[3] != 3 or -1 in shape[1:]:
+            raise ValueError(f"SavedModel {path}: input {input_name} must be [B, H, W, 3], got {shape}")
+        self.name, self.version = name, version
+        self.input = TensorInfo(input_name, spec.dtype.name, shape)
+        self.output = TensorInfo(output_name, out_spec.dtype.name, [-1 if d is None else int(d) for d in out_spec.shape])
+        count = self.output.shape[3] if output_name == "scores" else None
+        self.class_names, self.colors = _classes(None, None, count)
+        self.mean = self.std = None
+        self.max_batch = 1 << 16
+        self._tf = tf
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        result = self._fn(**{self.input.name: self._tf.constant(batch, self.input.dtype)})
+        return result[self.output.name].numpy()
+
+
+class TFLiteBackend(Backend):
+    """A .tflite export run in the LiteRT interpreter (XNNPACK, ``threads`` threads),
+    one image at a time; class names, colours and normalization from its model card."""
+
+    kind = "tflite"
+
+    def __init__(self, path: str, name: str, version: int, threads: int = 1):
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+        from deeplab_tf.evaluation.tflite import describe_tflite
+
+        described = describe_tflite(path)
+        contract, card = described["contract"], described["card"]
+        self._interpreter = Interpreter(
+            model_content=described["tflite_bytes"], num_threads=threads, experimental_op_resolver_type=OpResolverType.AUTO
+        )
+        self._interpreter.allocate_tensors()
+        (self._in,), (self._out,) = self._interpreter.get_input_details(), self._interpreter.get_output_details()
+        source, result = contract["input"], contract["output"]
+        self.name, self.version = name, version
+        self.input = TensorInfo("image", source["dtype"], [-1, source["height"], source["width"], 3])
+        self.output = TensorInfo(result["kind"], result["dtype"], [-1, *result["shape"][1:]])
+        self.quantization = result["quantization"] if result["kind"] == "scores" else None
+        colors = [tuple(entry["color"]) for entry in card["classes"]] if card else None
+        self.class_names, self.colors = _classes(described["class_names"], colors, None)
+        self.mean = np.asarray(described["preprocessing"].mean, np.float32)
+        self.std = np.asarray(described["preprocessing"].std, np.float32)
+        self.max_batch = 1
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        outputs = []
+        for image in batch:
+            self._interpreter.set_tensor(self._in["index"], np.ascontiguousarray(image[None], self.input.dtype))
+            self._interpreter.invoke()
+            outputs.append(self._interpreter.get_tensor(self._out["index"])[0].copy())
+        return np.stack(outputs)
+
+
+def _is_saved_model(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, "saved_model.pb"))
+
+
+def _versions(path: str) -> list[int]:
+    return sorted(
+        int(entry) for entry in os.listdir(path) if entry.isdigit() and _is_saved_model(os.path.join(path, entry))
+    )
+
+
+def _load_one(path: str, name: str, threads: int) -> Backend | None:
+    if path.endswith(".tflite") and os.path.isfile(path):
+        return TFLiteBackend(path, name, 1, threads)
+    if os.path.isdir(path) and _is_saved_model(path):
+        return SavedModelBackend(path, name, 1)
+    if os.path.isdir(path) and _versions(path):
+        version = _versions(path)[-1]
+        return SavedModelBackend(os.path.join(path, str(version)), name, version)
+    return None
+
+
+def load_models(path: str, name: str | None = None, threads: int = 1) -> dict[str, Backend]:
+    """The models of ``path`` by name (see the module docstring).
+
+    Args:
+      path: a .tflite, a SavedModel, a ``NAME/VERSION`` folder, or a folder of these.
+      name: the name of a single model; default its file or folder name.
+      threads: LiteRT interpreter threads of a .tflite.
+
+    Raises:
+      FileNotFoundError: no such path, or a folder holding no model.
+      ValueError: a model that is not one image in and one output out.
+    """
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"--model={path} does not exist")
+    path = os.path.normpath(path)
+    single = _load_one(path, name or os.path.basename(path).removesuffix(".tflite"), threads)
+    if single is not None:
+        return {single.name: single}
+    models = {}
+    if os.path.isdir(path):
+        for entry in sorted(os.listdir(path)):
+            model = _load_one(os.path.join(path, entry), entry.removesuffix(".tflite"), threads)
+            if model is not None:
+                models[model.name] = model
+    if not models:
+        raise FileNotFoundError(
+            f"--model={path} holds no model: expected a .tflite, a SavedModel folder (saved_model.pb), "
+            "NAME/VERSION/saved_model.pb, or a folder of these"
+        )
+    return models
