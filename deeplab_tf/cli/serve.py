@@ -34,7 +34,9 @@ flags.DEFINE_float("batch_timeout_ms", 5.0, "How long a batch waits to fill.", l
 flags.DEFINE_bool("batching", True, "Group concurrent requests into one model run (--nobatching: one at a time).")
 flags.DEFINE_integer("threads", 1, "LiteRT interpreter threads of a .tflite (XNNPACK).", lower_bound=1)
 flags.DEFINE_float("max_body_mb", 8.0, "Largest request body, MB.", lower_bound=0.001)
-flags.DEFINE_integer("max_pixels", 40_000_000, "Largest image, pixels (read from the header, before decoding).", lower_bound=1)
+flags.DEFINE_integer(
+    "max_pixels", 40_000_000, "Largest image, pixels (read from the header, before decoding).", lower_bound=1
+)
 flags.DEFINE_integer("max_queue", 64, "Most images waiting per model; more get 503 + Retry-After.", lower_bound=1)
 flags.DEFINE_float("drain_s", 30.0, "On SIGTERM, how long to wait for requests in flight.", lower_bound=0.0)
 flags.mark_flag_as_required("model")

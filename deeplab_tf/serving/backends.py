@@ -90,14 +90,18 @@ class SavedModelBackend(Backend):
         _, inputs = self._fn.structured_input_signature
         outputs = self._fn.structured_outputs
         if len(inputs) != 1 or len(outputs) != 1:
-            raise ValueError(f"SavedModel {path}: one input and one output expected, got {list(inputs)} -> {list(outputs)}")
+            raise ValueError(
+                f"SavedModel {path}: one input and one output expected, got {list(inputs)} -> {list(outputs)}"
+            )
         (input_name, spec), (output_name, out_spec) = next(iter(inputs.items())), next(iter(outputs.items()))
         shape = [-1 if d is None else int(d) for d in spec.shape]
         if len(shape) != 4 or shape[3] != 3 or -1 in shape[1:]:
             raise ValueError(f"SavedModel {path}: input {input_name} must be [B, H, W, 3], got {shape}")
         self.name, self.version = name, version
         self.input = TensorInfo(input_name, spec.dtype.name, shape)
-        self.output = TensorInfo(output_name, out_spec.dtype.name, [-1 if d is None else int(d) for d in out_spec.shape])
+        self.output = TensorInfo(
+            output_name, out_spec.dtype.name, [-1 if d is None else int(d) for d in out_spec.shape]
+        )
         count = self.output.shape[3] if output_name == "scores" else None
         self.class_names, self.colors = _classes(None, None, count)
         self.mean = self.std = None
@@ -123,7 +127,9 @@ class TFLiteBackend(Backend):
         described = describe_tflite(path)
         contract, card = described["contract"], described["card"]
         self._interpreter = Interpreter(
-            model_content=described["tflite_bytes"], num_threads=threads, experimental_op_resolver_type=OpResolverType.AUTO
+            model_content=described["tflite_bytes"],
+            num_threads=threads,
+            experimental_op_resolver_type=OpResolverType.AUTO,
         )
         self._interpreter.allocate_tensors()
         (self._in,), (self._out,) = self._interpreter.get_input_details(), self._interpreter.get_output_details()

@@ -36,6 +36,8 @@ def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
         raise BadInput("empty image: the body holds no bytes")
     try:
         image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as error:  # Pillow's own header check, far past any sane limit
+        raise BadInput(f"{error}: more than the limit {max_pixels}", 413) from None
     except Exception:  # noqa: BLE001  (Pillow raises several types for unreadable headers)
         raise BadInput(f"not a JPEG or PNG image ({len(data)} bytes starting {data[:8]!r})") from None
     if image.format not in FORMATS:

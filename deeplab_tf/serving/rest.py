@@ -72,7 +72,9 @@ def _instance(service: Service, model: Backend, value, where: str) -> np.ndarray
         value = value[model.input.name]
     if isinstance(value, dict):
         if set(value) != {"b64"} or not isinstance(value["b64"], str):
-            raise BadInput(f"{where}: an object instance is {{\"b64\": \"...\"}} or {{\"{model.input.name}\": ...}}, got keys {sorted(value)}")
+            raise BadInput(
+                f'{where}: an object instance is {{"b64": "..."}} or {{"{model.input.name}": ...}}, got keys {sorted(value)}'
+            )
         try:
             data = base64.b64decode(value["b64"], validate=True)
         except (binascii.Error, ValueError):
@@ -91,12 +93,12 @@ def parse_predict(service: Service, model: Backend, body) -> tuple[np.ndarray, s
       BadInput: naming what is wrong with the body.
     """
     if not isinstance(body, dict):
-        raise BadInput(f"the body must be a JSON object with \"instances\" or \"inputs\", got {type(body).__name__}")
+        raise BadInput(f'the body must be a JSON object with "instances" or "inputs", got {type(body).__name__}')
     signature = body.get("signature_name", SIGNATURE) or SIGNATURE
     if signature != SIGNATURE:
         raise BadInput(f"signature_name {signature!r} not found: the model has {SIGNATURE!r}")
     if ("instances" in body) == ("inputs" in body):
-        raise BadInput("the body needs exactly one of \"instances\" (row format) or \"inputs\" (columnar format)")
+        raise BadInput('the body needs exactly one of "instances" (row format) or "inputs" (columnar format)')
     key = "instances" if "instances" in body else "inputs"
     values = body[key]
     if key == "inputs" and isinstance(values, dict):
@@ -117,7 +119,7 @@ def parse_predict(service: Service, model: Backend, body) -> tuple[np.ndarray, s
 
 def _target(request: web.Request) -> tuple[str, str | None, str | None]:
     """(name, version or None, verb or None) of /v1/models/NAME[/versions/V][:VERB]."""
-    name, version = request.match_info["name"], request.match_info.get("version")
+    name, version = request.match_info.get("name", ""), request.match_info.get("version")
     tail = version if version is not None else name
     head, _, verb = tail.partition(":")
     if version is not None:
@@ -143,13 +145,11 @@ def make_app(service: Service) -> web.Application:
 
     @web.middleware
     async def account(request: web.Request, handler):
-        api = request.match_info.get("api", request.path.rsplit("/", 1)[-1])
-        if request.path.startswith("/v1/models/"):
-            name, _, verb = _target(request)
-            api = verb or ("metadata" if request.path.endswith("/metadata") else "status")
-        else:
-            name = ""
-        if request.path.startswith("/v1/") and not service.ready:
+        if not request.path.startswith("/v1/"):
+            return await handler(request)  # health and metrics: not requests to count or drain
+        name, _, verb = _target(request) if request.path.startswith("/v1/models/") else ("", None, None)
+        api = verb or ("metadata" if request.path.endswith("/metadata") else "status")
+        if not service.ready:
             return error_response(503, "the server is draining or starting", {"Retry-After": str(RETRY_AFTER_S)})
         start = service.begin()
         status = 500
@@ -188,7 +188,7 @@ def make_app(service: Service) -> web.Application:
             raise BadInput(f"unknown method :{verb}; this server answers :predict and :segment", 404)
         data = await _read_body(service, request)
         if not data:
-            raise BadInput("empty body: send a JSON object with \"instances\" or \"inputs\"")
+            raise BadInput('empty body: send a JSON object with "instances" or "inputs"')
         try:
             body = json.loads(data)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -209,9 +209,13 @@ def make_app(service: Service) -> web.Application:
                  "fraction": round(float(c) / mask.size, 6)}
                 for i, c in zip(ids, counts, strict=True)
             ]  # fmt: skip
-            return web.json_response({"model": model.name, "height": mask.shape[0], "width": mask.shape[1], "classes": classes})
+            return web.json_response(
+                {"model": model.name, "height": mask.shape[0], "width": mask.shape[1], "classes": classes}
+            )
         if fmt == "overlay":
-            return web.Response(body=encode_png(overlay(image, mask, model.colors, 0.5, model.class_names)), content_type="image/png")
+            return web.Response(
+                body=encode_png(overlay(image, mask, model.colors, 0.5, model.class_names)), content_type="image/png"
+            )
         return web.Response(body=encode_png(mask), content_type="image/png")
 
     async def healthz(request):
@@ -223,7 +227,9 @@ def make_app(service: Service) -> web.Application:
         return web.json_response({"status": "ready", "models": sorted(service.models)})
 
     async def metrics(request):
-        return web.Response(body=prom.generate_latest(service.metrics.registry), headers={"Content-Type": prom.CONTENT_TYPE_LATEST})
+        return web.Response(
+            body=prom.generate_latest(service.metrics.registry), headers={"Content-Type": prom.CONTENT_TYPE_LATEST}
+        )
 
     # The body limit is enforced by _read_body (with a JSON error), aiohttp's own a little above it.
     app = web.Application(middlewares=[account], client_max_size=service.limits.max_body_bytes + 1024)

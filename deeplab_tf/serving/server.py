@@ -46,4 +46,8 @@ async def serve(service: Service, host: str, port: int, grpc_port: int | None, d
         await grpc_server.stop(grace=1.0)
     await runner.cleanup()
     await service.stop()
-    print(f"deeplab-serve: stopped ({'all requests answered' if drained else 'drain timed out'})", file=sys.stderr, flush=True)
+    print(
+        f"deeplab-serve: stopped ({'all requests answered' if drained else 'drain timed out'})",
+        file=sys.stderr,
+        flush=True,
+    )

@@ -140,7 +140,9 @@ class Service:
                 f"Servable not found for request: Latest({name}); served models: {', '.join(sorted(self.models))}", 404
             )
         if version is not None and str(version) != str(model.version):
-            raise BadInput(f"Servable not found for request: Specific({name}, {version}); version {model.version} is served", 404)
+            raise BadInput(
+                f"Servable not found for request: Specific({name}, {version}); version {model.version} is served", 404
+            )
         return model
 
     def check_instances(self, model: Backend, array: np.ndarray) -> np.ndarray:
@@ -160,7 +162,9 @@ class Service:
             raise BadInput(f"{len(array)} instances is more than the batch limit {self.limits.max_batch_size}")
         if model.input.dtype == "uint8":
             if array.dtype.kind not in "iu" and not (array.dtype.kind == "f" and np.all(array == np.round(array))):
-                raise BadInput(f"input {model.input.name} takes uint8 pixels (integers 0..255), got {array.dtype} values")
+                raise BadInput(
+                    f"input {model.input.name} takes uint8 pixels (integers 0..255), got {array.dtype} values"
+                )
             if array.size and (array.min() < 0 or array.max() > 255):
                 raise BadInput(f"input {model.input.name} takes uint8 pixels 0..255, got {array.min()}..{array.max()}")
         elif array.dtype.kind not in "iuf":

@@ -65,8 +65,18 @@ class Server:
 
     def __init__(self, model, *flags):
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO))
-        command = [sys.executable, "-m", "deeplab_tf.cli.serve", f"--model={model}", "--port=0", "--grpc_port=0", *flags]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+        command = [
+            sys.executable,
+            "-m",
+            "deeplab_tf.cli.serve",
+            f"--model={model}",
+            "--port=0",
+            "--grpc_port=0",
+            *flags,
+        ]
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO
+        )
         lines = queue.Queue()
         threading.Thread(target=lambda: [lines.put(line) for line in self.process.stdout], daemon=True).start()
         self.stderr = []
@@ -75,7 +85,9 @@ class Server:
             ports = json.loads(lines.get(timeout=START_TIMEOUT_S))
         except queue.Empty:
             self.process.kill()
-            raise RuntimeError(f"deeplab-serve did not start in {START_TIMEOUT_S} s: {''.join(self.stderr)[-2000:]}") from None
+            raise RuntimeError(
+                f"deeplab-serve did not start in {START_TIMEOUT_S} s: {''.join(self.stderr)[-2000:]}"
+            ) from None
         self.url = f"http://127.0.0.1:{ports['rest_port']}"
         self.grpc = f"127.0.0.1:{ports['grpc_port']}"
 
@@ -102,10 +114,12 @@ class Server:
             raise
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(models_dir):
     """Both models, small limits: 4 instances a request, 1 MB bodies, 1 MP images."""
-    started = Server(models_dir, "--max_batch_size=4", "--max_body_mb=1", "--max_pixels=1000000", "--batch_timeout_ms=5")
+    started = Server(
+        models_dir, "--max_batch_size=4", "--max_body_mb=1", "--max_pixels=1000000", "--batch_timeout_ms=5"
+    )
     yield started
     assert started.terminate() == 0, "".join(started.stderr)[-2000:]
 

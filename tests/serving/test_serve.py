@@ -46,7 +46,9 @@ def test_status_and_metadata_are_tf_serving_shaped(server):
     status, _, body = server.get("/v1/models/seg_sm")
     assert status == 200
     assert json.loads(body) == {
-        "model_version_status": [{"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]
+        "model_version_status": [
+            {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+        ]
     }
     status, _, body = server.get("/v1/models/seg_sm/versions/1/metadata")
     signature = json.loads(body)["metadata"]["signature_def"]["signature_def"]["serving_default"]
@@ -101,7 +103,9 @@ def test_segment_of_the_tflite_equals_litert_and_json_and_overlay(server, models
     assert np.allclose([c["fraction"] for c in summary["classes"]], counts / expected.size, atol=1e-6)
     multipart_body, boundary = multipart(png(image))
     status, _, body = server.post(
-        "/v1/models/seg_tfl:segment?format=overlay", multipart_body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        "/v1/models/seg_tfl:segment?format=overlay",
+        multipart_body,
+        {"Content-Type": f"multipart/form-data; boundary={boundary}"},
     )
     picture = read_png(body)
     assert status == 200 and picture.shape[0] >= 90 and picture.shape[1] > 70 and picture.shape[2] == 3
