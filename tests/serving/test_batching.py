@@ -1,0 +1,64 @@
+"""Dynamic batching on its own: concurrent submissions share runs up to max_batch_size,
+a lone request waits at most batch_timeout_ms, batching off runs each alone, a full
+queue refuses at once, and a failing run fails only its own requests."""
+
+import asyncio
+import time
+
+import numpy as np
+import pytest
+
+from deeplab_tf.serving.batching import Batcher, QueueFull
+
+
+def record(sizes, fail=False):
+    def run(images):
+        sizes.append(len(images))
+        if fail:
+            raise RuntimeError("model failed")
+        return images * 2
+
+    return run
+
+
+def gather(batcher, requests):
+    async def main():
+        batcher.start()
+        try:
+            return await asyncio.wait_for(
+                asyncio.gather(*(batcher.submit(r) for r in requests), return_exceptions=True), 10
+            )
+        finally:
+            await batcher.stop()
+
+    return asyncio.run(main())
+
+
+def test_concurrent_requests_share_runs_up_to_the_batch_size():
+    sizes = []
+    requests = [np.full((n, 2), i) for i, n in enumerate([1, 2, 1, 3, 1, 1])]
+    results = gather(Batcher(record(sizes), max_batch_size=4, batch_timeout_ms=200), requests)
+    for request, result in zip(requests, results, strict=True):
+        assert np.array_equal(result, request * 2)
+    assert sizes == [4, 4, 1]  # 1+2+1, then 3+1 (the 3 does not fit the first), then the last 1 alone
+
+
+def test_batching_off_runs_each_request_alone_and_a_lone_request_waits_the_timeout_only():
+    sizes = []
+    gather(Batcher(record(sizes), max_batch_size=8, batch_timeout_ms=200, enabled=False), [np.ones((1, 2))] * 3)
+    assert sizes == [1, 1, 1]
+    start = time.perf_counter()
+    gather(Batcher(record(sizes), max_batch_size=8, batch_timeout_ms=50), [np.ones((1, 2))])
+    assert 0.04 < time.perf_counter() - start < 2.0
+
+
+def test_full_queue_refuses_and_failures_reach_their_requests():
+    results = gather(Batcher(record([]), max_batch_size=2, batch_timeout_ms=100, max_queue=2), [np.ones((1, 2))] * 3)
+    assert isinstance(results[2], QueueFull) and "limit 2" in str(results[2])
+    assert all(isinstance(r, np.ndarray) for r in results[:2])
+    results = gather(Batcher(record([], fail=True), max_batch_size=2), [np.ones((1, 2))] * 2)
+    assert all(isinstance(r, RuntimeError) and "model failed" in str(r) for r in results)
+    (too_many,) = gather(Batcher(record([]), max_batch_size=2), [np.ones((3, 2))])
+    assert isinstance(too_many, ValueError) and "batch limit 2" in str(too_many)
+    with pytest.raises(ValueError, match="max_batch_size"):
+        Batcher(record([]), max_batch_size=0)
