@@ -3,12 +3,18 @@ a lone request waits at most batch_timeout_ms, batching off runs each alone, a f
 queue refuses at once, and a failing run fails only its own requests."""
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
 import pytest
+from conftest import REPO
 
 from deeplab_tf.serving.batching import Batcher, QueueFull
+from deeplab_tf.serving.benchmark import format_serve, load, png_bodies
 
 
 def record(sizes, fail=False):
@@ -62,3 +68,29 @@ def test_full_queue_refuses_and_failures_reach_their_requests():
     assert isinstance(too_many, ValueError) and "batch limit 2" in str(too_many)
     with pytest.raises(ValueError, match="max_batch_size"):
         Batcher(record([]), max_batch_size=0)
+
+
+def test_bench_load_and_table_on_the_running_server(server):
+    rows = [
+        {"batching": batching, "model": "seg_tfl", "input": [65, 65],
+         **load(server, "/v1/models/seg_tfl:segment", png_bodies((65, 65), 2), 12, concurrency)}
+        for batching in (False, True) for concurrency in (1, 4)
+    ]  # fmt: skip
+    assert all(row["errors"] == {} and row["throughput_rps"] > 0 and row["p99_ms"] >= row["p50_ms"] > 0 for row in rows)
+    table = format_serve(rows).splitlines()
+    assert len(table) == 5 and table[1].split()[:3] == ["seg_tfl", "off", "1"] and table[-1].split()[1:3] == ["on", "4"]
+    bad = load(server, "/v1/models/nope:segment", [b"x"], 3, 2)
+    assert bad["errors"] == {"404": 3}
+
+
+@pytest.mark.heavy
+def test_bench_serve_cli_prints_both_configurations(models_dir):
+    result = subprocess.run(
+        [sys.executable, "-m", "deeplab_tf.cli.bench", "serve", f"--model={models_dir / 'seg_tfl.tflite'}",
+         "--requests=8", "--concurrency=1,2", "--json"],
+        capture_output=True, text=True, timeout=600, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = json.loads(result.stdout)
+    assert [(r["batching"], r["concurrency"]) for r in rows] == [(False, 1), (False, 2), (True, 1), (True, 2)]
+    assert all(r["errors"] == {} for r in rows)
