@@ -94,3 +94,15 @@ def test_bench_serve_cli_prints_both_configurations(models_dir):
     rows = json.loads(result.stdout)
     assert [(r["batching"], r["concurrency"]) for r in rows] == [(False, 1), (False, 2), (True, 1), (True, 2)]
     assert all(r["errors"] == {} for r in rows)
+
+
+@pytest.mark.parametrize("path", ["seg_sm", "seg_tfl.tflite"])
+def test_a_batch_gives_what_each_image_alone_gives(models_dir, path):
+    from deeplab_tf.serving.backends import load_models
+
+    (model,) = load_models(str(models_dir / path)).values()
+    images = np.random.RandomState(7).randint(0, 256, (3, *model.size, 3)).astype(np.uint8)
+    alone = np.concatenate([model.run(images[i : i + 1]) for i in range(3)])
+    for _ in range(2):  # a .tflite checks a new batch size once, then runs it resized
+        assert np.abs(model.run(images) - alone).max() < 1e-5
+    assert model.kind != "tflite" or model._batched[3] is not None
