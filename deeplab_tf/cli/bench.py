@@ -19,8 +19,9 @@ With ``--side_by_side`` the files are loaded in one process and invoked in turn,
 ``--runs`` rounds per thread count: medians, and each file's speed relative to
 the first (median of per-round ratios) -- what to compare on a shared machine.
 
-``serve`` starts ``deeplab-serve --model=PATH`` twice (batching off, then on)
-and loads each served model with ``:segment`` requests at each concurrency:
+``serve`` starts ``deeplab-serve --model=PATH`` twice (batching off and on) and
+loads each served model with ``:segment`` requests at each concurrency, the two
+servers in turn (4 rounds, order reversed every other round):
 throughput, p50/p99 latency, errors (deeplab_tf/serving/benchmark.py).
 
 ``train`` times the project's training step (the one deeplab-train runs) on

@@ -61,8 +61,8 @@ class Backend:
         """``[B, H, W, 3]`` of the input dtype -> the output ``[B, ...]``."""
         raise NotImplementedError
 
-    def warm_up(self) -> None:
-        """One run on zeros, so the first request does not pay for tracing."""
+    def warm_up(self, max_batch_size: int = 1) -> None:
+        """Runs on zeros, so the first requests do not pay for tracing."""
         self.run(np.zeros((1, *self.size, 3), self.input.dtype))
 
 
@@ -125,7 +125,7 @@ class TFLiteBackend(Backend):
         self._bytes, self._threads = described["tflite_bytes"], threads
         self._interpreter = self._new_interpreter(1)
         (self._in,), (self._out,) = self._interpreter.get_input_details(), self._interpreter.get_output_details()
-        self._batched: dict[int, object | None] = {}  # batch size -> interpreter resized to it (None: not possible)
+        self._batched: dict[int, object | None] = {}  # power of two -> interpreter resized to it (None: not possible)
         source, result = contract["input"], contract["output"]
         self.name, self.version = name, version
         self.input = TensorInfo("image", source["dtype"], [-1, source["height"], source["width"], 3])
@@ -148,23 +148,36 @@ class TFLiteBackend(Backend):
         interpreter.allocate_tensors()
         return interpreter
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        """A batch of several images runs as one invocation of an interpreter resized to
-        its size when the model allows it; the first time, its output is checked against
-        one image at a time (else that size runs one image at a time)."""
-        if len(batch) == 1:
-            return self._run_each(batch)
-        if len(batch) not in self._batched:
-            expected = self._run_each(batch)
+    def warm_up(self, max_batch_size: int = 1) -> None:
+        """Prepares an interpreter resized to each power of two up to ``max_batch_size``,
+        kept when its output on random pixels equals one image at a time (else that
+        size runs one image at a time); done at start-up, so serving never pays for it."""
+        rng = np.random.default_rng(0)
+        size = 2
+        while size <= max_batch_size:
+            batch = rng.integers(0, 256, (size, *self.size, 3)).astype(self.input.dtype)
             try:
-                interpreter = self._new_interpreter(len(batch))
-                same = np.allclose(self._invoke(interpreter, batch).astype(np.float32), expected, atol=self._tolerance())
+                interpreter = self._new_interpreter(size)
+                same = np.allclose(
+                    self._invoke(interpreter, batch).astype(np.float32), self._run_each(batch), atol=self._tolerance()
+                )
             except (RuntimeError, ValueError):
                 interpreter, same = None, False
-            self._batched[len(batch)] = interpreter if same else None
-            return expected
-        interpreter = self._batched[len(batch)]
-        return self._run_each(batch) if interpreter is None else self._invoke(interpreter, batch)
+            self._batched[size] = interpreter if same else None
+            size *= 2
+        self._run_each(np.zeros((1, *self.size, 3), self.input.dtype))
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """The batch in power-of-two chunks (7 = 4 + 2 + 1), each one invocation of the
+        interpreter prepared for its size (``warm_up``), or one image at a time."""
+        outputs, start = [], 0
+        while start < len(batch):
+            size = 1 << (len(batch) - start).bit_length() - 1
+            chunk = batch[start : start + size]
+            interpreter = self._batched.get(size)
+            outputs.append(self._run_each(chunk) if interpreter is None else self._invoke(interpreter, chunk))
+            start += size
+        return np.concatenate(outputs)
 
     def _tolerance(self) -> float:
         """Batched against one at a time: mask ids exactly, quantized scores within one step."""
@@ -173,7 +186,9 @@ class TFLiteBackend(Backend):
         return 1.0 if self.output.dtype in ("int8", "uint8") else 1e-4
 
     def _invoke(self, interpreter, batch: np.ndarray) -> np.ndarray:
-        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], np.ascontiguousarray(batch, self.input.dtype))
+        interpreter.set_tensor(
+            interpreter.get_input_details()[0]["index"], np.ascontiguousarray(batch, self.input.dtype)
+        )
         interpreter.invoke()
         return interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).copy()
 
@@ -184,6 +199,32 @@ class TFLiteBackend(Backend):
             self._interpreter.invoke()
             outputs.append(self._interpreter.get_tensor(self._out["index"])[0].copy())
         return np.stack(outputs)
+
+
+def _tensor_info(info: TensorInfo, name: str):
+    from tensorflow.core.framework import tensor_shape_pb2, types_pb2
+    from tensorflow.core.protobuf import meta_graph_pb2
+
+    shape = tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in info.shape])
+    dtype = (
+        types_pb2.DT_UINT8
+        if info.dtype == "uint8"
+        else types_pb2.DT_INT8
+        if info.dtype == "int8"
+        else types_pb2.DT_FLOAT
+    )
+    return meta_graph_pb2.TensorInfo(name=name, dtype=dtype, tensor_shape=shape)
+
+
+def signature_def(model: Backend):
+    """The model's ``serving_default`` as a ``SignatureDef`` proto (gRPC GetModelMetadata; REST
+    metadata prints it as JSON). Tensor names are those ``saved_model_cli show`` lists for an export."""
+    from tensorflow.core.protobuf import meta_graph_pb2
+
+    signature = meta_graph_pb2.SignatureDef(method_name="tensorflow/serving/predict")
+    signature.inputs[model.input.name].CopyFrom(_tensor_info(model.input, f"{SIGNATURE}_{model.input.name}:0"))
+    signature.outputs[model.output.name].CopyFrom(_tensor_info(model.output, "StatefulPartitionedCall:0"))
+    return signature
 
 
 def _is_saved_model(path: str) -> bool:

@@ -1,8 +1,8 @@
 """deeplab-bench serve: a ``deeplab-serve`` subprocess under concurrent load.
 
-Each configuration (batching on/off) starts its own server on free ports of
-127.0.0.1; every served model is then loaded with ``:segment`` requests of one
-image at its input size, at each concurrency (client threads): throughput and
+Two servers (batching off and on) run on free ports of 127.0.0.1; every served
+model is loaded with ``:segment`` requests of one image at its input size, at
+each concurrency (client threads), the two servers in turn: throughput and
 p50/p99 latency. Client and server share the machine's cores, so the figures
 are for comparing configurations in one run, not capacity planning.
 """
@@ -107,12 +107,8 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
-def load(server: ServerProcess, path: str, bodies: list[bytes], requests: int, concurrency: int) -> dict:
-    """``requests`` POSTs of ``bodies`` (in turn) to ``path`` from ``concurrency`` threads.
-
-    Returns:
-      ``{"requests", "concurrency", "errors": {status: count}, "throughput_rps", "p50_ms", "p99_ms"}``.
-    """
+def _timed_posts(server: ServerProcess, path: str, bodies: list[bytes], requests: int, concurrency: int):
+    """[(status, seconds)] of ``requests`` POSTs from ``concurrency`` threads, and the wall time."""
 
     def one(i):
         start = time.perf_counter()
@@ -122,17 +118,29 @@ def load(server: ServerProcess, path: str, bodies: list[bytes], requests: int, c
     start = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
         results = list(pool.map(one, range(requests)))
-    elapsed = time.perf_counter() - start
+    return results, time.perf_counter() - start
+
+
+def _figures(results: list[tuple[int, float]], elapsed: float, concurrency: int) -> dict:
     latencies = [seconds for _, seconds in results]
     codes = [status for status, _ in results]
     return {
-        "requests": requests,
+        "requests": len(results),
         "concurrency": concurrency,
         "errors": {str(code): codes.count(code) for code in sorted(set(codes)) if code != 200},
-        "throughput_rps": round(requests / elapsed, 2),
+        "throughput_rps": round(len(results) / elapsed, 2),
         "p50_ms": round(statistics.median(latencies) * 1000, 2),
         "p99_ms": round(_percentile(latencies, 0.99) * 1000, 2),
     }
+
+
+def load(server: ServerProcess, path: str, bodies: list[bytes], requests: int, concurrency: int) -> dict:
+    """``requests`` POSTs of ``bodies`` (in turn) to ``path`` from ``concurrency`` threads.
+
+    Returns:
+      ``{"requests", "concurrency", "errors": {status: count}, "throughput_rps", "p50_ms", "p99_ms"}``.
+    """
+    return _figures(*_timed_posts(server, path, bodies, requests, concurrency), concurrency)
 
 
 def png_bodies(size: tuple[int, int], count: int = 8) -> list[bytes]:
@@ -150,34 +158,51 @@ def bench_serve(
     max_batch_size: int = 16,
     batch_timeout_ms: float = 5.0,
     threads: int = 1,
+    rounds: int = 4,
 ) -> list[dict]:
     """Throughput and latency of every model of ``model`` served with batching off and on.
 
+    Both servers run at once and are loaded in turn, ``rounds`` rounds of
+    ``requests / rounds`` requests each (order reversed every other round), so
+    that a shared machine's drifting load falls on both alike.
+
     Returns:
-      one row per (batching, model, concurrency): ``load``'s figures plus
-      ``{"batching", "model", "backend_input"}``.
+      one row per (batching, model, concurrency): ``load``'s figures over all
+      rounds plus ``{"batching", "model", "input"}``.
     """
-    rows = []
-    for batching in (False, True):
-        flags = [f"--max_batch_size={max_batch_size}", f"--batch_timeout_ms={batch_timeout_ms}",
-                 f"--threads={threads}", f"--max_queue={4 * max(concurrency)}",
-                 "--batching" if batching else "--nobatching", "--grpc_port=-1"]  # fmt: skip
-        server = ServerProcess(model, *flags)
-        try:
-            for name in server.models:
-                signature = json.loads(server.get(f"/v1/models/{name}/metadata")[2])["metadata"]["signature_def"]
-                dims = signature["signature_def"]["serving_default"]["inputs"]
-                (tensor,) = dims.values()
-                size = tuple(int(d["size"]) for d in tensor["tensor_shape"]["dim"][1:3])
-                bodies = png_bodies(size)
-                path = f"/v1/models/{name}:segment"
-                load(server, path, bodies, 2 * max(concurrency), max(concurrency))  # warm-up
-                for count in concurrency:
-                    row = load(server, path, bodies, requests, count)
-                    rows.append({"batching": batching, "model": name, "input": list(size), **row})
-        finally:
+    common = [f"--max_batch_size={max_batch_size}", f"--batch_timeout_ms={batch_timeout_ms}", f"--threads={threads}",
+              f"--max_queue={4 * max(concurrency)}", "--grpc_port=-1"]  # fmt: skip
+    servers = {}
+    try:
+        for batching in (False, True):
+            servers[batching] = ServerProcess(model, *common, "--batching" if batching else "--nobatching")
+        rows = []
+        for name in servers[False].models:
+            signature = json.loads(servers[False].get(f"/v1/models/{name}/metadata")[2])["metadata"]["signature_def"]
+            (tensor,) = signature["signature_def"]["serving_default"]["inputs"].values()
+            size = tuple(int(d["size"]) for d in tensor["tensor_shape"]["dim"][1:3])
+            bodies, path = png_bodies(size), f"/v1/models/{name}:segment"
+            for server in servers.values():  # warm-up: batch sizes, allocations
+                load(server, path, bodies, 2 * max(concurrency), max(concurrency))
+            for count in concurrency:
+                results = {False: ([], 0.0), True: ([], 0.0)}
+                for round_index in range(rounds):
+                    for batching in (False, True) if round_index % 2 == 0 else (True, False):
+                        done, elapsed = _timed_posts(servers[batching], path, bodies, max(1, requests // rounds), count)
+                        results[batching] = (results[batching][0] + done, results[batching][1] + elapsed)
+                for batching in (False, True):
+                    rows.append(
+                        {
+                            "batching": batching,
+                            "model": name,
+                            "input": list(size),
+                            **_figures(*results[batching], count),
+                        }
+                    )
+    finally:
+        for server in servers.values():
             server.terminate()
-    return rows
+    return sorted(rows, key=lambda row: (row["batching"], row["model"], row["concurrency"]))
 
 
 def format_serve(rows: list[dict]) -> str:

@@ -1,5 +1,6 @@
 """TF Serving's gRPC API (protos from the ``tensorflow-serving-api`` package):
-``PredictionService.Predict`` and ``ModelService.GetModelStatus`` over the same
+``PredictionService.Predict`` and ``GetModelMetadata`` (signature_def) and
+``ModelService.GetModelStatus`` over the same
 models, batchers and limits as the REST API (one asyncio event loop)."""
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 import grpc
 import tensorflow as tf
 from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
     get_model_status_pb2,
     model_service_pb2_grpc,
     predict_pb2,
@@ -14,7 +16,7 @@ from tensorflow_serving.apis import (
     status_pb2,
 )
 
-from deeplab_tf.serving.backends import SIGNATURE
+from deeplab_tf.serving.backends import SIGNATURE, signature_def
 from deeplab_tf.serving.batching import QueueFull
 from deeplab_tf.serving.images import BadInput
 from deeplab_tf.serving.service import Service
@@ -69,6 +71,22 @@ class PredictionService(_Base, prediction_service_pb2_grpc.PredictionServiceServ
             return response
 
         return await self._answer(request, context, "grpc_predict", answer)
+
+    async def GetModelMetadata(self, request, context):  # noqa: N802
+        async def answer():
+            spec = request.model_spec
+            model = self.service.model(spec.name, spec.version.value if spec.HasField("version") else None)
+            if list(request.metadata_field) != ["signature_def"]:
+                raise BadInput(f"metadata_field must be ['signature_def'], got {list(request.metadata_field)}")
+            signatures = get_model_metadata_pb2.SignatureDefMap()
+            signatures.signature_def[SIGNATURE].CopyFrom(signature_def(model))
+            response = get_model_metadata_pb2.GetModelMetadataResponse()
+            response.model_spec.name = model.name
+            response.model_spec.version.value = model.version
+            response.metadata["signature_def"].Pack(signatures)
+            return response
+
+        return await self._answer(request, context, "grpc_metadata", answer)
 
 
 class ModelService(_Base, model_service_pb2_grpc.ModelServiceServicer):

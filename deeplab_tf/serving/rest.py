@@ -21,15 +21,15 @@ import json
 import numpy as np
 import prometheus_client as prom
 from aiohttp import web
+from google.protobuf import json_format
 
 from deeplab_tf.evaluation.report import overlay
-from deeplab_tf.serving.backends import SIGNATURE, Backend
+from deeplab_tf.serving.backends import SIGNATURE, Backend, signature_def
 from deeplab_tf.serving.batching import QueueFull
 from deeplab_tf.serving.images import BadInput, encode_png
 from deeplab_tf.serving.service import Service
 
 RETRY_AFTER_S = 1
-TF_DTYPES = {"uint8": "DT_UINT8", "float32": "DT_FLOAT", "int8": "DT_INT8"}
 SEGMENT_FORMATS = ("png", "json", "overlay")
 
 
@@ -46,21 +46,11 @@ def version_status(model: Backend, state: str = "AVAILABLE") -> dict:
     }
 
 
-def _tensor(info, tensor_name: str) -> dict:
-    return {
-        "dtype": TF_DTYPES[info.dtype],
-        "tensor_shape": {"dim": [{"size": str(size), "name": ""} for size in info.shape], "unknown_rank": False},
-        "name": tensor_name,
-    }
-
-
 def metadata(model: Backend) -> dict:
-    """TF Serving's GetModelMetadata (signature_def) as JSON."""
-    signature = {
-        "inputs": {model.input.name: _tensor(model.input, f"{SIGNATURE}_{model.input.name}:0")},
-        "outputs": {model.output.name: _tensor(model.output, f"StatefulPartitionedCall:{0}")},
-        "method_name": "tensorflow/serving/predict",
-    }
+    """TF Serving's GetModelMetadata as JSON: the SignatureDef printed as protobuf JSON."""
+    signature = json_format.MessageToDict(
+        signature_def(model), preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
     return {
         "model_spec": {"name": model.name, "signature_name": "", "version": str(model.version)},
         "metadata": {"signature_def": {"signature_def": {SIGNATURE: signature}}},

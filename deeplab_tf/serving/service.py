@@ -94,7 +94,7 @@ class Service:
     def start(self) -> None:
         """Warms the models up and starts the batchers (on the running loop)."""
         for model in self.models.values():
-            model.warm_up()
+            model.warm_up(self.limits.max_batch_size if self.limits.batching else 1)
         for batcher in self.batchers.values():
             batcher.start()
         self._idle = asyncio.Event()

@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
     get_model_status_pb2,
     model_service_pb2_grpc,
     predict_pb2,
@@ -133,6 +134,16 @@ def test_grpc_client_gets_what_rest_gets(server, models_dir):
         status_request.model_spec.name = "seg_tfl"
         status = model_service_pb2_grpc.ModelServiceStub(channel).GetModelStatus(status_request, timeout=30)
         assert status.model_version_status[0].state == get_model_status_pb2.ModelVersionStatus.AVAILABLE
+
+        metadata_request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+        metadata_request.model_spec.name = "seg_sm"
+        metadata = prediction_service_pb2_grpc.PredictionServiceStub(channel).GetModelMetadata(
+            metadata_request, timeout=30
+        )
+        signatures = get_model_metadata_pb2.SignatureDefMap()
+        metadata.metadata["signature_def"].Unpack(signatures)
+        image = signatures.signature_def["serving_default"].inputs["image"]
+        assert [d.size for d in image.tensor_shape.dim] == [-1, *SIZE, 3] and image.dtype == tf.uint8.as_datatype_enum
 
         request.model_spec.name = "nope"
         with pytest.raises(grpc.RpcError) as error:
