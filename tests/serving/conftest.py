@@ -1,16 +1,12 @@
 """deeplab-serve fixtures: a small exported model (a SavedModel in TF Serving's NAME/VERSION
-layout and a float .tflite with its card) and servers started as subprocesses on 127.0.0.1."""
+layout and a float .tflite with its card) and a server started as a subprocess on 127.0.0.1."""
 
+import importlib.util
 import pathlib
 import sys
-import time
 
 import pytest
-
-from deeplab_tf.serving.benchmark import ServerProcess, http_request
-
-REPO = pathlib.Path(__file__).resolve().parents[2]
-REQUEST_TIMEOUT_S = 30
+from serving_helpers import REPO, Server, import_make_model_dir
 
 
 @pytest.fixture(scope="session")
@@ -29,31 +25,6 @@ def models_dir(tmp_path_factory):
     return models
 
 
-def import_make_model_dir():
-    """``tests/cli/test_export.make_model_dir``. That module imports ``write_records`` from
-    ``conftest``, the name this file also has: tests/conftest.py is put under it for the import."""
-    sys.path[:0] = [str(REPO / "tests" / "cli"), str(REPO / "tests")]
-    ours = sys.modules.pop("conftest", None)
-    try:
-        from test_export import make_model_dir
-    finally:
-        del sys.path[:2]
-        if ours is not None:
-            sys.modules["conftest"] = ours
-    return make_model_dir
-
-
-def request(url, data=None, method=None, headers=None):
-    return http_request(url, data, method, headers, REQUEST_TIMEOUT_S)
-
-
-class Server(ServerProcess):
-    """``deeplab-serve`` of this worktree (PYTHONPATH) in a subprocess on free ports of 127.0.0.1."""
-
-    def __init__(self, model, *flags):
-        super().__init__(str(model), *flags, env={"PYTHONPATH": str(REPO)})
-
-
 @pytest.fixture(scope="session")
 def server(models_dir):
     """Both models, small limits: 4 instances a request, 1 MB bodies, 1 MP images."""
@@ -64,9 +35,14 @@ def server(models_dir):
     assert started.terminate() == 0, "".join(started.stderr)[-2000:]
 
 
-def wait_until(condition, timeout_s=10.0, step_s=0.02):
-    """Polls ``condition()`` until true or ``timeout_s``; returns its last value."""
-    deadline = time.monotonic() + timeout_s
-    while not (value := condition()) and time.monotonic() < deadline:
-        time.sleep(step_s)
-    return value
+def pytest_collect_file(file_path, parent):
+    """pytest imported this file as the module ``conftest``, in place of tests/conftest.py; the
+    test modules collected after this folder import helpers from that one (``from conftest
+    import write_records``), so tests/conftest.py goes back under the name (once this file is
+    loaded: pytest checks the name right after the import)."""
+    current = sys.modules.get("conftest")
+    if current is not None and pathlib.Path(current.__file__).resolve() == pathlib.Path(__file__).resolve():
+        spec = importlib.util.spec_from_file_location("conftest", REPO / "tests" / "conftest.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules["conftest"] = module

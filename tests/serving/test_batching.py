@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import REPO
+from serving_helpers import REPO
 
 from deeplab_tf.serving.batching import Batcher, QueueFull
 from deeplab_tf.serving.benchmark import format_serve, load, png_bodies

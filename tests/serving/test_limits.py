@@ -14,8 +14,8 @@ import zlib
 
 import numpy as np
 import pytest
-from conftest import Server, request, wait_until
 from PIL import Image
+from serving_helpers import Server, request, wait_until
 
 SIZE = (65, 65)
 LOAD_REQUESTS, LOAD_CONCURRENCY = 500, 16
