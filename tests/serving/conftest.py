@@ -2,8 +2,6 @@
 layout and a float .tflite with its card) and a server started as a subprocess on 127.0.0.1."""
 
 import importlib.util
-import pathlib
-import sys
 
 import pytest
 from serving_helpers import REPO, Server, import_make_model_dir
@@ -35,14 +33,25 @@ def server(models_dir):
     assert started.terminate() == 0, "".join(started.stderr)[-2000:]
 
 
-def pytest_collect_file(file_path, parent):
-    """pytest imported this file as the module ``conftest``, in place of tests/conftest.py; the
-    test modules collected after this folder import helpers from that one (``from conftest
-    import write_records``), so tests/conftest.py goes back under the name (once this file is
-    loaded: pytest checks the name right after the import)."""
-    current = sys.modules.get("conftest")
-    if current is not None and pathlib.Path(current.__file__).resolve() == pathlib.Path(__file__).resolve():
-        spec = importlib.util.spec_from_file_location("conftest", REPO / "tests" / "conftest.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules["conftest"] = module
+def _root_helpers() -> dict:
+    """tests/conftest.py's helpers (``write_records``, ``record_sample``...), not its fixtures.
+
+    pytest imports this file as the module ``conftest``, as it does tests/conftest.py, and
+    test modules elsewhere import helpers from ``conftest`` by name (``from conftest import
+    write_records``): whichever of the two they find, the helpers are there.
+    """
+    spec = importlib.util.spec_from_file_location("_tests_conftest_helpers", REPO / "tests" / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    def is_fixture(value):
+        return type(value).__name__ == "FixtureFunctionDefinition" or hasattr(value, "_pytestfixturefunction")
+
+    return {
+        name: value
+        for name, value in vars(module).items()
+        if not name.startswith("_") and not is_fixture(value) and name not in globals() and name != "pytest"
+    }
+
+
+globals().update(_root_helpers())
