@@ -21,6 +21,12 @@ setup(
         "absl-py>=1.4,<2",
         "numpy>=1.26,<3",
         "tensorboard>=2.20,<3",
+        # deeplab-serve (deeplab_tf/serving/): HTTP, TF Serving's gRPC protos, metrics, lazy image headers
+        "aiohttp>=3.9,<4",
+        "grpcio>=1.60,<2",
+        "tensorflow-serving-api==2.21.*",
+        "prometheus-client>=0.20,<1",
+        "pillow>=10,<14",
     ],
     extras_require={
         "test": [
@@ -43,6 +49,7 @@ setup(
             "deeplab-export=deeplab_tf.cli.export:run",
             "deeplab-demo=deeplab_tf.cli.demo:run",
             "deeplab-import=deeplab_tf.cli.import_weights:run",
+            "deeplab-serve=deeplab_tf.cli.serve:run",
         ],
     },
 )

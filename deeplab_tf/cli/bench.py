@@ -8,6 +8,9 @@
     deeplab-bench tflite --model=FILE[,FILE...] [--threads=1,2,4] [--runs=30] [--warmup=5] [--json]
     deeplab-bench tflite --side_by_side --model=A,B[,...] [--threads=2] [--runs=100] [--json]
 
+    deeplab-bench serve --model=PATH [--concurrency=1,4,16] [--requests=200] [--max_batch_size=16]
+        [--batch_timeout_ms=5] [--threads=1] [--json]
+
 ``tflite`` times .tflite files in the LiteRT interpreter (each thread count with
 and without XNNPACK, a fresh process per configuration: median, p90, peak RSS)
 and reports size, op histogram and the XNNPACK-delegated fraction; several
@@ -15,6 +18,11 @@ models are measured one after the other in one run (deeplab_tf/export/benchmark.
 With ``--side_by_side`` the files are loaded in one process and invoked in turn,
 ``--runs`` rounds per thread count: medians, and each file's speed relative to
 the first (median of per-round ratios) -- what to compare on a shared machine.
+
+``serve`` starts ``deeplab-serve --model=PATH`` twice (batching off and on) and
+loads each served model with ``:segment`` requests at each concurrency, the two
+servers in turn (4 rounds, order reversed every other round):
+throughput, p50/p99 latency, errors (deeplab_tf/serving/benchmark.py).
 
 ``train`` times the project's training step (the one deeplab-train runs) on
 a synthetic in-memory batch: images/s from the median step time after
@@ -49,12 +57,17 @@ flags.DEFINE_string("mixed_precision", None, "train: none, bfloat16 or float16 (
 flags.DEFINE_bool("qat", False, "train: time the quantization-aware copy of the model.")
 flags.DEFINE_integer("warmup_steps", 3, "train: untimed steps first (the first traces the graph).")
 flags.DEFINE_list("model", [], "tflite: .tflite file(s) to time, comma-separated.")
-flags.DEFINE_list("threads", ["1", "2", "4"], "tflite: interpreter thread counts.")
+flags.DEFINE_list("threads", ["1", "2", "4"], "tflite: interpreter thread counts; serve: the first is deeplab-serve --threads.")
 flags.DEFINE_integer("runs", 30, "tflite: timed invocations per configuration.", lower_bound=1)
 flags.DEFINE_integer("warmup", 5, "tflite: untimed invocations first.", lower_bound=0)
 flags.DEFINE_bool("side_by_side", False, "tflite: time the files in turn in one process, ratios to the first.")
 
-COMMANDS = ("data", "train", "tflite")
+flags.DEFINE_list("concurrency", ["1", "4", "16"], "serve: client concurrencies.")
+flags.DEFINE_integer("requests", 200, "serve: requests per concurrency.", lower_bound=1)
+flags.DEFINE_integer("max_batch_size", 16, "serve: deeplab-serve --max_batch_size with batching on.", lower_bound=1)
+flags.DEFINE_float("batch_timeout_ms", 5.0, "serve: deeplab-serve --batch_timeout_ms.", lower_bound=0.0)
+
+COMMANDS = ("data", "train", "tflite", "serve")
 
 
 def bench_pipeline(dataset, batches: int, batch_size: int, warmup: int = 5) -> float:
@@ -118,12 +131,7 @@ def bench_tflite() -> None:
 
     if not FLAGS.model:
         raise ValueError("deeplab-bench tflite needs --model=FILE[,FILE...]")
-    try:
-        threads = [int(t) for t in FLAGS.threads]
-    except ValueError:
-        raise ValueError(f"--threads takes comma-separated integers, got {','.join(FLAGS.threads)!r}") from None
-    if not threads or min(threads) < 1:
-        raise ValueError(f"--threads takes positive integers, got {threads}")
+    threads = _positive_ints(FLAGS.threads, "threads")
     if FLAGS.side_by_side:
         from deeplab_tf.export.benchmark import format_side_by_side, side_by_side
 
@@ -140,11 +148,41 @@ def bench_tflite() -> None:
         print("\n\n".join(format_benchmark(result) for result in results))
 
 
+def _positive_ints(values: list[str], flag: str) -> list[int]:
+    try:
+        numbers = [int(v) for v in values]
+    except ValueError:
+        raise ValueError(f"--{flag} takes comma-separated integers, got {','.join(values)!r}") from None
+    if not numbers or min(numbers) < 1:
+        raise ValueError(f"--{flag} takes positive integers, got {numbers}")
+    return numbers
+
+
+def bench_serve() -> None:
+    from deeplab_tf.serving.benchmark import bench_serve as run_bench
+    from deeplab_tf.serving.benchmark import format_serve
+
+    if len(FLAGS.model) != 1:
+        raise ValueError("deeplab-bench serve needs one --model=PATH (a SavedModel, .tflite or a folder of models)")
+    threads = _positive_ints(FLAGS.threads, "threads")[0]
+    rows = run_bench(
+        FLAGS.model[0],
+        tuple(_positive_ints(FLAGS.concurrency, "concurrency")),
+        FLAGS.requests,
+        FLAGS.max_batch_size,
+        FLAGS.batch_timeout_ms,
+        threads,
+    )
+    print(json.dumps(rows, indent=2) if FLAGS.json else format_serve(rows))
+
+
 def main(argv):
     if len(argv) < 2 or argv[1] not in COMMANDS:
         raise ValueError(f"deeplab-bench needs a command: one of {', '.join(COMMANDS)}")
     if argv[1] == "tflite":
         return bench_tflite()
+    if argv[1] == "serve":
+        return bench_serve()
     result = bench_train() if argv[1] == "train" else bench_data()
     if FLAGS.json:
         print(json.dumps(result, indent=2))
