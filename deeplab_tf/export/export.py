@@ -20,10 +20,17 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
+from deeplab_tf.artifacts.files import write_bytes_atomic
+from deeplab_tf.artifacts.model_card import build_model_card, file_names, labels_text, write_model_card
+from deeplab_tf.artifacts.model_dir import ModelDir, checkpoint_step
 from deeplab_tf.configs.base import ExperimentConfig
-from deeplab_tf.export.files import write_bytes_atomic
+from deeplab_tf.configs.records import load_experiment
+from deeplab_tf.data.pipeline import list_record_files, train_dataset
+from deeplab_tf.evaluation.evaluator import load_trained_model
+from deeplab_tf.evaluation.report import class_names_and_colors
+from deeplab_tf.evaluation.tflite import evaluate_tflite
+from deeplab_tf.export.benchmark import measure_latency
 from deeplab_tf.export.metadata import ModelInfo, add_metadata
-from deeplab_tf.export.model_card import build_model_card, file_names, labels_text
 from deeplab_tf.export.tflite import (
     INPUT_DTYPES,
     MASK_ARGMAX,
@@ -34,7 +41,9 @@ from deeplab_tf.export.tflite import (
     mask_fn,
     probabilities_fn,
 )
+from deeplab_tf.models import get_backbone_spec
 from deeplab_tf.models.backbones.base import Preprocessing
+from deeplab_tf.quantization.finetune import load_qat_model
 
 FORMATS = ("tflite", "saved_model")
 
@@ -100,16 +109,13 @@ class ExportOptions:
 
 
 def find_checkpoint(model_dir: str) -> str:
-    """The best checkpoint (by validation mIoU) of ``model_dir``, else its latest.
+    """The best checkpoint (by validation mIoU) of ``model_dir``, else its latest
+    (``ModelDir.trained_checkpoint``).
 
     Raises:
       FileNotFoundError: ``model_dir`` is missing or holds no checkpoint.
     """
-    from deeplab_tf.training.checkpoints import best_or_latest_checkpoint, require_checkpoint
-
-    if not os.path.isdir(model_dir):
-        raise FileNotFoundError(f"model_dir {model_dir} does not exist")
-    return best_or_latest_checkpoint(model_dir) or require_checkpoint(model_dir, "ckpt")
+    return ModelDir(model_dir).trained_checkpoint()
 
 
 def load_float_model(config: ExperimentConfig, checkpoint: str, input_size: Sequence[int]) -> keras.Model:
@@ -119,7 +125,6 @@ def load_float_model(config: ExperimentConfig, checkpoint: str, input_size: Sequ
     Raises:
       ValueError: a size the backbone cannot take, or a checkpoint of another model.
     """
-    from deeplab_tf.evaluation.evaluator import load_trained_model
 
     try:
         model, _ = load_trained_model(config.model, checkpoint, tuple(input_size))
@@ -143,8 +148,6 @@ def calibration_images(
     Raises:
       ValueError: no data_dir; FileNotFoundError: no training records there.
     """
-    from deeplab_tf.data.pipeline import list_record_files, train_dataset
-    from deeplab_tf.models import get_backbone_spec
 
     if not data_dir:
         raise ValueError(
@@ -232,7 +235,6 @@ def dataset_classes(config: ExperimentConfig, data_dir: str | None) -> tuple[lis
     evaluation reads them (``report.class_names_and_colors``): the registry's, or
     for a ``folder`` dataset those deeplab-convert wrote to ``data_dir/dataset.json``;
     ``class_i`` and a palette when neither knows them."""
-    from deeplab_tf.evaluation.report import class_names_and_colors
 
     names, colors = class_names_and_colors(config.data.dataset, config.model.num_classes, data_dir)
     return names, colors, config.data.ignore_label
@@ -278,10 +280,6 @@ def export_model(model_dir: str, output_dir: str, options: ExportOptions = Expor
         from ``deeplab-train --qat_from``, loads through ``quantization.finetune``).
       RuntimeError: the conversion failed its own checks.
     """
-    from deeplab_tf.evaluation.evaluator import checkpoint_step
-    from deeplab_tf.models import get_backbone_spec
-    from deeplab_tf.training.checkpoints import load_experiment, weights_origin
-
     checkpoint = find_checkpoint(model_dir)
     config = load_experiment(model_dir)
     export = config.export
@@ -293,8 +291,6 @@ def export_model(model_dir: str, output_dir: str, options: ExportOptions = Expor
     preprocessing = get_backbone_spec(config.model.backbone.name).preprocessing
     name = options.name or default_name(config, size, quantization, output, input_dtype)
     if quantization == "int8_qat":
-        from deeplab_tf.quantization.finetune import load_qat_model
-
         model = load_qat_model(model_dir, checkpoint, size)
     else:
         model = load_float_model(config, checkpoint, size)
@@ -334,8 +330,6 @@ def export_model(model_dir: str, output_dir: str, options: ExportOptions = Expor
     if options.evaluate:
         metrics = _measure_metrics(tflite_bytes, config, data_dir, preprocessing, class_names)
     if options.latency_threads:
-        from deeplab_tf.export.benchmark import measure_latency
-
         run = measure_latency(tflite_bytes, options.latency_threads, xnnpack=True)
         latency = {"threads": options.latency_threads, "xnnpack_median": round(run["median_ms"], 3)}
     card = build_model_card(
@@ -353,9 +347,8 @@ def export_model(model_dir: str, output_dir: str, options: ExportOptions = Expor
         std=preprocessing.std,
         metrics=metrics,
         latency_ms=latency,
-        weights=weights_origin(model_dir),
+        weights=ModelDir(model_dir).weights_origin(),
     )
-    from deeplab_tf.export.model_card import write_model_card
 
     os.makedirs(output_dir, exist_ok=True)
     files = {kind: os.path.join(output_dir, file) for kind, file in file_names(name).items()}
@@ -369,7 +362,6 @@ def export_model(model_dir: str, output_dir: str, options: ExportOptions = Expor
 
 
 def _measure_metrics(tflite_bytes, config, data_dir, preprocessing, class_names) -> dict | None:
-    from deeplab_tf.evaluation.tflite import evaluate_tflite
 
     if not data_dir:
         raise ValueError("evaluate needs records: pass --data_dir=DIR (the experiment records no data_dir)")

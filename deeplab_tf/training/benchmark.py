@@ -21,6 +21,7 @@ import tf_keras as keras
 
 from deeplab_tf.configs.base import ExperimentConfig, to_dict
 from deeplab_tf.models import build_deeplab, get_backbone_spec
+from deeplab_tf.quantization import quantize_model
 from deeplab_tf.training.dilation import native_dilation_supported
 from deeplab_tf.training.schedules import WarmupPolynomialDecay
 from deeplab_tf.training.step import make_train_step
@@ -61,8 +62,6 @@ def build_training_model(config: ExperimentConfig, qat: bool = False) -> keras.M
     model = build_deeplab(config.model)
     if not qat:
         return model
-    from deeplab_tf.quantization import quantize_model
-
     preprocessing = get_backbone_spec(config.model.backbone.name).preprocessing
     low = min((0.0 - m) / s for m, s in zip(preprocessing.mean, preprocessing.std, strict=True))
     high = max((255.0 - m) / s for m, s in zip(preprocessing.mean, preprocessing.std, strict=True))
