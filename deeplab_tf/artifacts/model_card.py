@@ -31,9 +31,10 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from deeplab_tf.artifacts.files import write_bytes_atomic
+from deeplab_tf.artifacts.modes import InputDtype, Output, Quantization
 
 FORMAT = "deeplab_tf.model_card/1"
-QUANTIZATIONS = ("none", "fp16", "dynamic", "int8_ptq", "int8_qat")
+QUANTIZATIONS = Quantization.choices()
 KEYS = (
     "format", "name", "version", "experiment", "description", "model_file", "labels_file", "input", "output",
     "classes", "ignore_label", "quantization", "metrics", "latency_ms", "size_bytes", "weights",
@@ -195,7 +196,7 @@ def _check_input(card: dict, problems: list[str]) -> None:
             problems.append(f"input.{key} must be a positive integer, got {source[key]!r}")
     fixed = {"channels": 3, "color": "RGB", "layout": "NHWC", "resize": "stretch"}
     problems += [f"input.{k} must be {v!r}, got {source[k]!r}" for k, v in fixed.items() if source[k] != v]
-    if source["dtype"] not in ("uint8", "float32"):
+    if source["dtype"] not in InputDtype.choices():
         problems.append(f"input.dtype must be uint8 or float32, got {source['dtype']!r}")
     norm = source["normalization"]
     if _check_keys("input.normalization", norm, ("mean", "std"), problems):
@@ -213,7 +214,7 @@ def _check_output(card: dict, num_classes: int, problems: list[str]) -> None:
     if not _check_keys("output", result, OUTPUT_KEYS, problems):
         return
     kind, shape = result["kind"], result["shape"]
-    if kind not in ("scores", "mask"):
+    if kind not in Output.choices():
         problems.append(f"output.kind must be scores or mask, got {kind!r}")
     if result["dtype"] not in ("uint8", "int8", "float32"):
         problems.append(f"output.dtype must be uint8, int8 or float32, got {result['dtype']!r}")

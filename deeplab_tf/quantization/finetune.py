@@ -19,6 +19,7 @@ import numpy as np
 import tf_keras as keras
 
 from deeplab_tf.artifacts.model_dir import ModelDir, restore_model
+from deeplab_tf.artifacts.modes import MixedPrecision
 from deeplab_tf.configs.base import ExperimentConfig, to_dict
 from deeplab_tf.configs.records import load_experiment
 from deeplab_tf.data.pipeline import training_images
@@ -48,7 +49,7 @@ def qat_experiment(config: ExperimentConfig) -> ExperimentConfig:
         train_steps=config.quant.train_steps,
         learning_rate=config.quant.learning_rate,
         warmup_steps=0,
-        mixed_precision="none",
+        mixed_precision=MixedPrecision.NONE,
     )
     return dataclasses.replace(config, train=train)
 

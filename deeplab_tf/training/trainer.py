@@ -24,6 +24,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from deeplab_tf.artifacts.model_dir import BEST, CHECKPOINTS, ModelDir, has_training_state
+from deeplab_tf.artifacts.modes import ClassWeighting, MixedPrecision
 from deeplab_tf.configs.base import ExperimentConfig, to_dict
 from deeplab_tf.configs.records import load_experiment, save_experiment
 from deeplab_tf.data.pipeline import eval_dataset, list_record_files, train_dataset, training_images
@@ -73,12 +74,9 @@ def _is_chief(strategy) -> bool:
     return resolver.task_type == "chief" or (not has_chief and resolver.task_type == "worker" and resolver.task_id == 0)
 
 
-def set_mixed_precision(mode: str) -> None:
-    """Sets the Keras global dtype policy: "none", "bfloat16" or "float16"."""
-    policies = {"none": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
-    if mode not in policies:
-        raise ValueError(f"mixed_precision must be one of {sorted(policies)}, got {mode!r}")
-    keras.mixed_precision.set_global_policy(policies[mode])
+def set_mixed_precision(mode: MixedPrecision | str) -> None:
+    """Sets the Keras global dtype policy: "none", "bfloat16" or "float16" (a ``MixedPrecision``)."""
+    keras.mixed_precision.set_global_policy(MixedPrecision.parse(mode, "mixed_precision").keras_policy)
 
 
 def check_model_dir(model_dir: str, config: ExperimentConfig, qat: bool = False) -> None:
@@ -211,7 +209,7 @@ def _train(config, model_dir, strategy, deterministic, stop_at_step, qat_from, i
     check_model_dir(model_dir, config, qat=qat_origin is not None)
     list_record_files(data.data_dir, data.train_split)  # fail early, before building anything
     check_dataset_classes(config)
-    set_mixed_precision(train_cfg.mixed_precision)
+    set_mixed_precision(train_cfg.precision)
     chief = _is_chief(strategy)
     os.makedirs(model_dir, exist_ok=True)
     run = ModelDir(model_dir)
@@ -235,7 +233,7 @@ def _train(config, model_dir, strategy, deterministic, stop_at_step, qat_from, i
             train_cfg.learning_rate, train_cfg.train_steps, train_cfg.warmup_steps, train_cfg.decay_power
         )
         optimizer = keras.optimizers.SGD(schedule, momentum=train_cfg.momentum)
-        if train_cfg.mixed_precision == "float16":
+        if train_cfg.precision.needs_loss_scaling:
             optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
         checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, rng=rng)
         save_dir = ckpt_dir if chief else worker_dir.name
@@ -347,11 +345,8 @@ def resolve_class_weights(config: ExperimentConfig) -> ExperimentConfig:
     """
     import json
 
-    mode = config.train.class_weighting
-    if mode == "none" or config.train.class_weights is not None:
+    if config.train.weighting is ClassWeighting.NONE or config.train.class_weights is not None:
         return config
-    if mode != "median_frequency":
-        raise ValueError(f"train.class_weighting must be 'none' or 'median_frequency', got {mode!r}")
     path = os.path.join(config.data.data_dir or "", "dataset.json")
     try:
         with open(path, encoding="utf-8") as handle:

@@ -1,9 +1,11 @@
 """The modes a config or an options object chooses between, as typed values.
 
-Each is a ``StrEnum``: a member is its string (``Quantization.INT8_QAT == "int8_qat"``, and
-JSON writes it as ``"int8_qat"``), so experiment records and model cards read and write the
-same text as plain strings did. ``parse`` is the one check of a value, naming where it came
-from; the properties replace string tests scattered over the stages.
+They sit on the ground floor because the files describe them too (a model card names its
+quantization, the TFLite metadata its input dtype and output); ``deeplab_tf.configs`` types its
+fields with them. Each is a ``StrEnum``: a member is its string (``Quantization.INT8_QAT ==
+"int8_qat"``, and JSON writes it as ``"int8_qat"``), so experiment records and model cards read
+and write the same text as plain strings did. ``parse`` is the one check of a value, naming
+where it came from; the properties replace string tests scattered over the stages.
 """
 
 from __future__ import annotations
