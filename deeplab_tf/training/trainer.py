@@ -345,7 +345,7 @@ def resolve_class_weights(config: ExperimentConfig) -> ExperimentConfig:
     """
     import json
 
-    if config.train.weighting is ClassWeighting.NONE or config.train.class_weights is not None:
+    if config.train.class_weights is not None or config.train.weighting is ClassWeighting.NONE:
         return config
     path = os.path.join(config.data.data_dir or "", "dataset.json")
     try:
