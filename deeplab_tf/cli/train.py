@@ -82,16 +82,13 @@ def main(argv):
         raise ValueError("--init_from and --qat_from exclude each other: QAT starts from the float run it fine-tunes")
     initial_weights = None
     if FLAGS.init_from:
-        import os
-
+        from deeplab_tf.artifacts.model_dir import ModelDir
         from deeplab_tf.importing.initial import init_from_record, initial_weights_fn
-        from deeplab_tf.training import checkpoints
 
         initial_weights = initial_weights_fn(FLAGS.init_from, config)
-        if checkpoints.latest_checkpoint(FLAGS.model_dir) is None:  # a new run: say where it starts from
-            os.makedirs(FLAGS.model_dir, exist_ok=True)
-            record = init_from_record(FLAGS.init_from)
-            checkpoints.write_json_atomic(os.path.join(FLAGS.model_dir, checkpoints.INIT_FROM_FILE), record)
+        run = ModelDir(FLAGS.model_dir)
+        if run.latest_checkpoint() is None:  # a new run: say where it starts from
+            run.write_init_from(init_from_record(FLAGS.init_from))
     result = train(
         config,
         FLAGS.model_dir,

@@ -1,5 +1,13 @@
 """Typed configs and the registry of named experiments."""
 
+from deeplab_tf.artifacts.modes import (  # noqa: F401  (the configs' field types)
+    ClassWeighting,
+    InputDtype,
+    MaskArgmax,
+    MixedPrecision,
+    Output,
+    Quantization,
+)
 from deeplab_tf.configs import experiments as _experiments  # noqa: F401  (registers)
 from deeplab_tf.configs.base import (  # noqa: F401
     ASPPConfig,

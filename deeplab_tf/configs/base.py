@@ -13,6 +13,8 @@ import types
 import typing
 from typing import Any
 
+from deeplab_tf.artifacts.modes import ClassWeighting, InputDtype, MixedPrecision, Mode, Output, Quantization
+
 
 @dataclasses.dataclass(frozen=True)
 class BackboneConfig:
@@ -139,10 +141,12 @@ class TrainConfig:
     Attributes:
       eval_every: steps between validation runs (0: at checkpoints only if
         validation records exist; -1: never).
-      mixed_precision: "none", "bfloat16" (CPU/TPU) or "float16" (GPU, with loss scaling).
+      mixed_precision: "none", "bfloat16" (CPU/TPU) or "float16" (GPU, with loss scaling);
+        ``precision`` is it as a ``MixedPrecision``.
       class_weights: per-class loss weights; None for uniform.
       class_weighting: "none", or "median_frequency" to compute class_weights
-        from the class pixel counts that deeplab-convert wrote to dataset.json.
+        from the class pixel counts that deeplab-convert wrote to dataset.json;
+        ``weighting`` is it as a ``ClassWeighting``.
       top_k_fraction: hard-pixel mining, the fraction of hardest pixels kept.
       jit_compile: compile the training step with XLA.
     """
@@ -164,6 +168,18 @@ class TrainConfig:
     top_k_fraction: float = 1.0
     jit_compile: bool = False
 
+    # The two modes stay strings here and are checked when read: a training benchmark or run
+    # rejects a bad one with the rest of its settings, before it builds anything.
+    @property
+    def precision(self) -> MixedPrecision:
+        """``mixed_precision`` as a ``MixedPrecision``; ValueError naming the key if it is none."""
+        return MixedPrecision.parse(self.mixed_precision, "train.mixed_precision")
+
+    @property
+    def weighting(self) -> ClassWeighting:
+        """``class_weighting`` as a ``ClassWeighting``; ValueError naming the key if it is none."""
+        return ClassWeighting.parse(self.class_weighting, "train.class_weighting")
+
 
 @dataclasses.dataclass(frozen=True)
 class QuantConfig:
@@ -183,12 +199,19 @@ class ExportConfig:
       input_dtype: uint8 (normalization folded in) or float32.
       output: "scores" (per-class scores) or "mask" (argmax fused).
       input_size: export size; None means the model's.
+
+    Raises:
+      ValueError: a mode that is none of its choices (naming the key).
     """
 
-    quantization: str = "int8_qat"
-    input_dtype: str = "uint8"
-    output: str = "scores"
+    quantization: Quantization = Quantization.INT8_QAT
+    input_dtype: InputDtype = InputDtype.UINT8
+    output: Output = Output.SCORES
     input_size: tuple[int, int] | None = None
+
+    def __post_init__(self):
+        for key, mode in (("quantization", Quantization), ("input_dtype", InputDtype), ("output", Output)):
+            object.__setattr__(self, key, mode.parse(getattr(self, key), f"export.{key}"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -270,6 +293,8 @@ def _coerce(hint, value, where: str):
         if not number.is_integer():
             raise ValueError(f"{where} must be an integer, got {value!r}")
         return int(number)
+    if isinstance(hint, type) and issubclass(hint, Mode):
+        return hint.parse(value, where)
     if hint is str:
         if not isinstance(value, str):
             raise ValueError(f"{where} must be a string, got {value!r}")

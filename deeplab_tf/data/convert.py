@@ -23,7 +23,6 @@ import concurrent.futures
 import dataclasses
 import functools
 import itertools
-import json
 import multiprocessing
 import os
 import sys
@@ -34,6 +33,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from deeplab_tf.artifacts.files import write_json_atomic
 from deeplab_tf.data.image_files import BadFileError, decode_color, encode_png, read_bytes
 from deeplab_tf.data.registry import DatasetInfo
 
@@ -205,19 +205,6 @@ def _remove_stale_shards(output_dir: str, split: str, keep: Sequence[str]) -> No
             rest = name[len(prefix) : -len(".tfrecord")]
             if len(rest) == 14 and rest[5:9] == "-of-" and rest[:5].isdigit() and rest[9:].isdigit():
                 os.remove(os.path.join(output_dir, name))
-
-
-def write_json_atomic(path: str, data: dict) -> None:
-    """Writes ``data`` as JSON to a temporary file beside ``path``, then renames it."""
-    temp = os.path.join(os.path.dirname(path) or ".", f".{os.path.basename(path)}.tmp-{os.getpid()}")
-    try:
-        with open(temp, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
 
 
 def convert_dataset(

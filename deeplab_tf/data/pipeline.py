@@ -12,12 +12,15 @@ Both take a ``tf.distribute.InputContext`` and shard files by worker.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import tensorflow as tf
 
-from deeplab_tf.configs.base import DataConfig
 from deeplab_tf.data import augment, schema
 from deeplab_tf.data.schema import parse_example
+
+if TYPE_CHECKING:  # data sits below configs: the pipeline reads a DataConfig's fields, named here for readers
+    from deeplab_tf.configs.base import DataConfig
 
 AUTOTUNE = tf.data.AUTOTUNE
 

@@ -22,8 +22,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from deeplab_tf.artifacts.files import read_json, write_json_atomic, write_npz_atomic
 from deeplab_tf.configs import ExperimentConfig, get_experiment, override
-from deeplab_tf.training.checkpoints import read_json, write_json_atomic
 
 STATE_FILE = "demo.json"
 STATE_FORMAT = "deeplab_tf.demo/1"
@@ -336,7 +336,7 @@ class Demo:
                 write_png(path, comparison_strip(image, label, mask, colors))
                 written.append(path)
         archive = os.path.join(self.paths["overlays"], "samples.npz")
-        _write_npz_atomic(archive, arrays)
+        write_npz_atomic(archive, arrays)
         return {"samples": archive, "pngs": written}
 
     def stage_report(self) -> dict:
@@ -487,16 +487,6 @@ def _scalars(folder: str, tag: str) -> list[list[float]]:
                     number = value.simple_value if value.HasField("simple_value") else tf.make_ndarray(value.tensor)
                     values[int(event.step)] = float(number)
     return [[step, values[step]] for step in sorted(values)]
-
-
-def _write_npz_atomic(path: str, arrays: dict) -> None:
-    temp = f"{path}.tmp-{os.getpid()}.npz"
-    try:
-        np.savez_compressed(temp, **arrays)
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
 
 
 def _load_overlays(path: str) -> list[dict]:

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from deeplab_tf.evaluation.report import blend, write_bytes_atomic
+from deeplab_tf.artifacts.files import write_bytes_atomic
+from deeplab_tf.evaluation.report import blend
 
 REQUIRED = (
     "title", "experiment", "dataset", "input_size", "created", "machine", "workdir", "stages",

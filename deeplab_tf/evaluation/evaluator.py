@@ -11,7 +11,6 @@ horizontally flipped input (https://arxiv.org/abs/1706.05587, section 4.1).
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -19,6 +18,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 import numpy as np
 import tensorflow as tf
 
+# checkpoint_step: deeplab-eval and its tests name checkpoints' steps through this module
+from deeplab_tf.artifacts.model_dir import ModelDir, checkpoint_step, restore_model  # noqa: F401
 from deeplab_tf.configs.base import DataConfig, ModelConfig
 from deeplab_tf.data.pipeline import eval_dataset, largest_image
 from deeplab_tf.evaluation.metrics import ConfusionMatrix
@@ -324,8 +325,6 @@ def load_trained_model(model_config: ModelConfig, checkpoint: str, input_size: S
     Raises:
       ValueError: the checkpoint does not fit the model, or a bad input size.
     """
-    from deeplab_tf.training.checkpoints import restore_model
-
     size = tuple(input_size or model_config.input_size)
     config = dataclasses.replace(
         model_config, input_size=size, backbone=dataclasses.replace(model_config.backbone, weights=None)
@@ -338,19 +337,9 @@ def load_trained_model(model_config: ModelConfig, checkpoint: str, input_size: S
 # --- checkpoints as training writes them -------------------------------------------
 
 
-def checkpoint_step(checkpoint: str) -> int:
-    """N of a ``.../ckpt-N`` prefix: the trainer numbers checkpoints by training step."""
-    match = re.search(r"-(\d+)$", checkpoint)
-    if not match:
-        raise ValueError(f"{checkpoint} is not a checkpoint prefix ending in -N")
-    return int(match.group(1))
-
-
 def list_checkpoints(model_dir: str) -> list[str]:
-    """Checkpoint prefixes in MODEL_DIR/ckpt, oldest first."""
-    state = tf.train.get_checkpoint_state(os.path.join(model_dir, "ckpt"))
-    paths = list(state.all_model_checkpoint_paths) if state else []
-    return [p for p in paths if tf.io.gfile.exists(f"{p}.index")]
+    """Checkpoint prefixes in MODEL_DIR/ckpt, oldest first (``ModelDir.list_checkpoints``)."""
+    return ModelDir(model_dir).list_checkpoints()
 
 
 def watch_checkpoints(

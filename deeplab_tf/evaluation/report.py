@@ -8,12 +8,13 @@ turns them into files. Every file is written through a temporary name and
 from __future__ import annotations
 
 import colorsys
-import json
-import os
 from collections.abc import Sequence
 
 import cv2
 import numpy as np
+
+from deeplab_tf.artifacts.files import write_bytes_atomic, write_json_atomic
+from deeplab_tf.data.registry import get_dataset_info, recorded_dataset
 
 Color = tuple[int, int, int]
 FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -44,7 +45,6 @@ def class_names_and_colors(
     neither knows (or whose class count differs from ``num_classes``) gets
     ``class_i`` names and ``fallback_palette``.
     """
-    from deeplab_tf.data.registry import get_dataset_info, recorded_dataset
 
     try:
         info = get_dataset_info(dataset)
@@ -58,32 +58,9 @@ def class_names_and_colors(
 # --- files -----------------------------------------------------------------------
 
 
-def write_bytes_atomic(path: str, data: bytes) -> None:
-    """Writes ``data`` to ``path`` through a temporary name in the same folder."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    temp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{os.getpid()}")
-    try:
-        with open(temp, "wb") as handle:
-            handle.write(data)
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
-
-
-def _jsonable(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
 def write_json(path: str, data) -> None:
     """Writes ``data`` as indented JSON (NumPy values converted, None as null), atomically."""
-    text = json.dumps(data, indent=2, default=_jsonable, allow_nan=False)
-    write_bytes_atomic(path, (text + "\n").encode("utf-8"))
+    write_json_atomic(path, data, allow_nan=False)
 
 
 def write_png(path: str, image: np.ndarray) -> None:

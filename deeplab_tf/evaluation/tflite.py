@@ -15,12 +15,12 @@ import numpy as np
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+from deeplab_tf.artifacts.files import read_json
+from deeplab_tf.artifacts.model_card import file_names, read_model_card, tensor_contract, validate_model_card
 from deeplab_tf.configs.base import DataConfig
 from deeplab_tf.data.pipeline import eval_dataset, largest_image
 from deeplab_tf.evaluation.evaluator import evaluate_predictions, with_sizes
-from deeplab_tf.export.model_card import file_names, read_model_card, tensor_contract, validate_model_card
 from deeplab_tf.models.backbones.base import Preprocessing
-from deeplab_tf.training.checkpoints import read_json
 
 
 def describe_tflite(path: str) -> dict:

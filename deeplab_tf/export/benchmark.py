@@ -235,9 +235,9 @@ def benchmark_tflite(path: str, threads: Sequence[int] = (1, 2, 4), warmup: int 
     Raises:
       FileNotFoundError: no such file; ValueError: not a model with one image input.
     """
+    from deeplab_tf.artifacts.model_card import tensor_contract
     from deeplab_tf.export.gpu_delegate import gpu_delegate_report
     from deeplab_tf.export.inspect import delegation_report, op_histogram
-    from deeplab_tf.export.model_card import tensor_contract
 
     if not os.path.isfile(path):
         raise FileNotFoundError(f"--model={path} does not exist")

@@ -20,23 +20,23 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
+from deeplab_tf.artifacts.files import write_bytes_atomic
+from deeplab_tf.artifacts.model_card import build_model_card, file_names, labels_text, write_model_card
+from deeplab_tf.artifacts.model_dir import ModelDir
+from deeplab_tf.artifacts.modes import InputDtype, MaskArgmax, Output, Quantization
 from deeplab_tf.configs.base import ExperimentConfig
-from deeplab_tf.export.files import write_bytes_atomic
-from deeplab_tf.export.metadata import ModelInfo, add_metadata
-from deeplab_tf.export.model_card import build_model_card, file_names, labels_text
-from deeplab_tf.export.tflite import (
-    INPUT_DTYPES,
-    MASK_ARGMAX,
-    OUTPUTS,
-    QUANTIZATIONS,
-    ConvertOptions,
-    convert,
-    mask_fn,
-    probabilities_fn,
-)
+from deeplab_tf.configs.records import load_experiment
+from deeplab_tf.data.pipeline import list_record_files, train_dataset
+from deeplab_tf.evaluation.evaluator import load_trained_model
+from deeplab_tf.evaluation.report import class_names_and_colors
+from deeplab_tf.evaluation.tflite import evaluate_tflite
+from deeplab_tf.export.benchmark import measure_latency
+from deeplab_tf.export.metadata import add_metadata
+from deeplab_tf.export.spec import FORMATS, ExportSpec
+from deeplab_tf.export.tflite import convert, mask_fn, probabilities_fn
+from deeplab_tf.models import get_backbone_spec
 from deeplab_tf.models.backbones.base import Preprocessing
-
-FORMATS = ("tflite", "saved_model")
+from deeplab_tf.quantization.finetune import load_qat_model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,10 +61,10 @@ class ExportOptions:
     """
 
     format: str = "tflite"
-    quantization: str | None = None
-    input_dtype: str | None = None
-    output: str | None = None
-    mask_argmax: str = "half"
+    quantization: Quantization | None = None
+    input_dtype: InputDtype | None = None
+    output: Output | None = None
+    mask_argmax: MaskArgmax = MaskArgmax.HALF
     input_size: tuple[int, int] | None = None
     data_dir: str | None = None
     calibration_batches: int | None = None
@@ -74,23 +74,18 @@ class ExportOptions:
     android_assets: str | None = None
 
     def __post_init__(self):
-        choices = (
-            ("format", FORMATS),
-            ("quantization", QUANTIZATIONS),
-            ("input_dtype", INPUT_DTYPES),
-            ("output", OUTPUTS),
-            ("mask_argmax", MASK_ARGMAX),
-        )
-        for field, allowed in choices:
-            value = getattr(self, field)
-            if value is not None and value not in allowed:
-                raise ValueError(f"{field} must be one of {allowed}, got {value!r}")
+        if self.format not in FORMATS:
+            raise ValueError(f"format must be one of {FORMATS}, got {self.format!r}")
+        modes = (("quantization", Quantization), ("input_dtype", InputDtype), ("output", Output))
+        for field, mode in (*modes, ("mask_argmax", MaskArgmax)):
+            if getattr(self, field) is not None:
+                object.__setattr__(self, field, mode.parse(getattr(self, field), field))
         if self.input_size is not None and (
             len(self.input_size) != 2 or not all(isinstance(s, int) and s > 0 for s in self.input_size)
         ):
             raise ValueError(f"input_size must be two positive integers (height, width), got {self.input_size!r}")
         if self.format == "saved_model":
-            if self.quantization not in (None, "none"):
+            if self.quantization not in (None, Quantization.NONE):
                 raise ValueError(f"a SavedModel holds the float model; quantization={self.quantization} is for tflite")
             if self.android_assets or self.evaluate or self.latency_threads:
                 raise ValueError("android_assets, evaluate and latency_threads take a tflite export")
@@ -100,16 +95,13 @@ class ExportOptions:
 
 
 def find_checkpoint(model_dir: str) -> str:
-    """The best checkpoint (by validation mIoU) of ``model_dir``, else its latest.
+    """The best checkpoint (by validation mIoU) of ``model_dir``, else its latest
+    (``ModelDir.trained_checkpoint``).
 
     Raises:
       FileNotFoundError: ``model_dir`` is missing or holds no checkpoint.
     """
-    from deeplab_tf.training.checkpoints import best_or_latest_checkpoint, require_checkpoint
-
-    if not os.path.isdir(model_dir):
-        raise FileNotFoundError(f"model_dir {model_dir} does not exist")
-    return best_or_latest_checkpoint(model_dir) or require_checkpoint(model_dir, "ckpt")
+    return ModelDir(model_dir).trained_checkpoint()
 
 
 def load_float_model(config: ExperimentConfig, checkpoint: str, input_size: Sequence[int]) -> keras.Model:
@@ -119,7 +111,6 @@ def load_float_model(config: ExperimentConfig, checkpoint: str, input_size: Sequ
     Raises:
       ValueError: a size the backbone cannot take, or a checkpoint of another model.
     """
-    from deeplab_tf.evaluation.evaluator import load_trained_model
 
     try:
         model, _ = load_trained_model(config.model, checkpoint, tuple(input_size))
@@ -143,9 +134,6 @@ def calibration_images(
     Raises:
       ValueError: no data_dir; FileNotFoundError: no training records there.
     """
-    from deeplab_tf.data.pipeline import list_record_files, train_dataset
-    from deeplab_tf.models import get_backbone_spec
-
     if not data_dir:
         raise ValueError(
             "int8_ptq calibrates on training records: pass --data_dir=DIR (the experiment records no data_dir)"
@@ -165,11 +153,12 @@ def calibration_images(
         raise FileNotFoundError(f"int8_ptq calibration: {error}") from None
     preprocessing = get_backbone_spec(config.model.backbone.name).preprocessing
     mean, std = np.float32(preprocessing.mean), np.float32(preprocessing.std)
+    pixels = InputDtype(input_dtype).folds_normalization
 
     def generate():
         for batch in train_dataset(data, preprocessing, seed=0, deterministic=True).take(batches):
             images = batch["image"].numpy()
-            yield np.clip(np.round(images * std + mean), 0, 255) if input_dtype == "uint8" else images
+            yield np.clip(np.round(images * std + mean), 0, 255) if pixels else images
 
     return generate
 
@@ -187,7 +176,8 @@ def serving_module(
     Only the model's variables are tracked (not the Keras objects), so saving is quick.
     """
     height, width = model.input_shape[1:3]
-    dtype = tf.uint8 if input_dtype == "uint8" else tf.float32
+    pixels, is_mask = InputDtype(input_dtype).folds_normalization, Output(output).is_mask
+    dtype = tf.uint8 if pixels else tf.float32
     mean, std = np.float32(preprocessing.mean), np.float32(preprocessing.std)
     probabilities = probabilities_fn(model)
     mask = mask_fn(model, mask_argmax)
@@ -195,9 +185,9 @@ def serving_module(
     @tf.function(input_signature=[tf.TensorSpec([None, height, width, 3], dtype, name="image")])
     def serve(image):
         x = tf.cast(image, tf.float32)
-        if input_dtype == "uint8":
+        if pixels:
             x = (x - mean) / std
-        if output == "mask":
+        if is_mask:
             return {"mask": mask(x)}
         return {"scores": probabilities(x)}
 
@@ -232,19 +222,12 @@ def dataset_classes(config: ExperimentConfig, data_dir: str | None) -> tuple[lis
     evaluation reads them (``report.class_names_and_colors``): the registry's, or
     for a ``folder`` dataset those deeplab-convert wrote to ``data_dir/dataset.json``;
     ``class_i`` and a palette when neither knows them."""
-    from deeplab_tf.evaluation.report import class_names_and_colors
 
     names, colors = class_names_and_colors(config.data.dataset, config.model.num_classes, data_dir)
     return names, colors, config.data.ignore_label
 
 
 # --- export ---------------------------------------------------------------------
-
-
-def default_name(config: ExperimentConfig, size: Sequence[int], quantization: str, output: str, input_dtype: str) -> str:
-    experiment = config.name.replace(":", "_")
-    suffix = "" if input_dtype == "uint8" else "_float_input"
-    return f"{experiment}_{size[0]}x{size[1]}_{quantization}_{output}{suffix}"
 
 
 def copy_to_assets(paths: Iterable[str], assets_dir: str) -> list[str]:
@@ -278,87 +261,47 @@ def export_model(model_dir: str, output_dir: str, options: ExportOptions = Expor
         from ``deeplab-train --qat_from``, loads through ``quantization.finetune``).
       RuntimeError: the conversion failed its own checks.
     """
-    from deeplab_tf.evaluation.evaluator import checkpoint_step
-    from deeplab_tf.models import get_backbone_spec
-    from deeplab_tf.training.checkpoints import load_experiment, weights_origin
-
     checkpoint = find_checkpoint(model_dir)
     config = load_experiment(model_dir)
-    export = config.export
-    quantization = options.quantization or ("none" if options.format == "saved_model" else export.quantization)
-    input_dtype = options.input_dtype or export.input_dtype
-    output = options.output or export.output
-    size = tuple(options.input_size or export.input_size or config.model.input_size)
-    data_dir = options.data_dir or config.data.data_dir
-    preprocessing = get_backbone_spec(config.model.backbone.name).preprocessing
-    name = options.name or default_name(config, size, quantization, output, input_dtype)
-    if quantization == "int8_qat":
-        from deeplab_tf.quantization.finetune import load_qat_model
-
-        model = load_qat_model(model_dir, checkpoint, size)
+    spec = ExportSpec.resolve(config, options, checkpoint)
+    if spec.quantization.needs_qat_model:
+        model = load_qat_model(model_dir, checkpoint, spec.size)
     else:
-        model = load_float_model(config, checkpoint, size)
+        model = load_float_model(config, checkpoint, spec.size)
     result = {"checkpoint": checkpoint, "files": {}, "card": None, "assets": []}
-    if options.format == "saved_model":
+    if spec.format == "saved_model":
         os.makedirs(output_dir, exist_ok=True)
-        path = os.path.join(output_dir, name)
-        write_saved_model(serving_module(model, preprocessing, input_dtype, output, options.mask_argmax), path)
+        path = os.path.join(output_dir, spec.name)
+        module = serving_module(model, spec.preprocessing, spec.input_dtype, spec.output, spec.mask_argmax)
+        write_saved_model(module, path)
         result["files"]["saved_model"] = path
         return result
 
     calibration = None
-    if quantization == "int8_ptq":
-        batches = options.calibration_batches or config.quant.calibration_batches
-        calibration = calibration_images(config, data_dir, size, input_dtype, batches)
-    class_names, colors, ignore_label = dataset_classes(config, data_dir)
-    step = checkpoint_step(checkpoint)
-    description = (
-        f"{config.description or config.name}; checkpoint step {step}; {quantization}; "
-        f"{input_dtype} RGB input {size[0]}x{size[1]}; {output} output"
-        + (f" (argmax at {options.mask_argmax} size)" if output == "mask" else "")
-    )
-    info = ModelInfo(
-        name=name,
-        version=f"step{step}",
-        description=description,
-        labels=tuple(class_names),
-        input_dtype=input_dtype,
-        mean=tuple(preprocessing.mean),
-        std=tuple(preprocessing.std),
-        output=output,
-    )
-    convert_options = ConvertOptions(quantization, input_dtype, output, preprocessing, calibration, options.mask_argmax)
-    tflite_bytes = convert(model, convert_options)
-    tflite_bytes = add_metadata(tflite_bytes, info)
+    if spec.quantization.needs_calibration:
+        calibration = calibration_images(config, spec.data_dir, spec.size, spec.input_dtype, spec.calibration_batches)
+    class_names, colors, ignore_label = dataset_classes(config, spec.data_dir)
+    tflite_bytes = convert(model, spec.convert_options(calibration))
+    tflite_bytes = add_metadata(tflite_bytes, spec.model_info(class_names))
     metrics = latency = None
     if options.evaluate:
-        metrics = _measure_metrics(tflite_bytes, config, data_dir, preprocessing, class_names)
+        metrics = _measure_metrics(tflite_bytes, config, spec.data_dir, spec.preprocessing, class_names)
     if options.latency_threads:
-        from deeplab_tf.export.benchmark import measure_latency
-
         run = measure_latency(tflite_bytes, options.latency_threads, xnnpack=True)
         latency = {"threads": options.latency_threads, "xnnpack_median": round(run["median_ms"], 3)}
     card = build_model_card(
         tflite_bytes,
-        stem=name,
-        name=name,
-        version=info.version,
-        experiment=config.name,
-        description=description,
+        **spec.card_fields(),
         class_names=class_names,
         colormap=colors,
         ignore_label=ignore_label,
-        quantization=quantization,
-        mean=preprocessing.mean,
-        std=preprocessing.std,
         metrics=metrics,
         latency_ms=latency,
-        weights=weights_origin(model_dir),
+        weights=ModelDir(model_dir).weights_origin(),
     )
-    from deeplab_tf.export.model_card import write_model_card
 
     os.makedirs(output_dir, exist_ok=True)
-    files = {kind: os.path.join(output_dir, file) for kind, file in file_names(name).items()}
+    files = {kind: os.path.join(output_dir, file) for kind, file in file_names(spec.name).items()}
     write_bytes_atomic(files["labels"], labels_text(class_names).encode("utf-8"))
     write_model_card(files["card"], card)
     write_bytes_atomic(files["model"], tflite_bytes)
@@ -369,7 +312,6 @@ def export_model(model_dir: str, output_dir: str, options: ExportOptions = Expor
 
 
 def _measure_metrics(tflite_bytes, config, data_dir, preprocessing, class_names) -> dict | None:
-    from deeplab_tf.evaluation.tflite import evaluate_tflite
 
     if not data_dir:
         raise ValueError("evaluate needs records: pass --data_dir=DIR (the experiment records no data_dir)")

@@ -24,6 +24,7 @@ import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 from flatbuffers import number_types as types
 
+from deeplab_tf.artifacts.modes import InputDtype, Output
 from deeplab_tf.export.flatbuffer import pack_model
 
 METADATA_NAME = "TFLITE_METADATA"  # the model's metadata entry naming the buffer
@@ -32,8 +33,6 @@ LABELS_FILE = "labels.txt"
 # The oldest metadata parser that reads every field written here: none of them
 # came after the schema's 1.0.0 (metadata_version.cc lists the later ones).
 MIN_PARSER_VERSION = "1.0.0"
-INPUT_DTYPES = ("uint8", "float32")
-OUTPUTS = ("scores", "mask")
 
 # --- the schema: tables (fields by id), enums and unions (members by value) ------
 
@@ -214,10 +213,10 @@ class ModelInfo:
     version: str
     description: str
     labels: tuple[str, ...]
-    input_dtype: str
+    input_dtype: InputDtype
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
-    output: str
+    output: Output
     author: str = "deeplab_tf"
     license: str = "Apache-2.0"
 
@@ -225,10 +224,8 @@ class ModelInfo:
         for field in ("name", "version"):
             if not str(getattr(self, field)).strip():
                 raise ValueError(f"ModelInfo.{field} must not be empty")
-        if self.input_dtype not in INPUT_DTYPES:
-            raise ValueError(f"ModelInfo.input_dtype must be one of {INPUT_DTYPES}, got {self.input_dtype!r}")
-        if self.output not in OUTPUTS:
-            raise ValueError(f"ModelInfo.output must be one of {OUTPUTS}, got {self.output!r}")
+        object.__setattr__(self, "input_dtype", InputDtype.parse(self.input_dtype, "ModelInfo.input_dtype"))
+        object.__setattr__(self, "output", Output.parse(self.output, "ModelInfo.output"))
         if not self.labels:
             raise ValueError("ModelInfo.labels must name at least one class")
         bad = [label for label in self.labels if not isinstance(label, str) or not label.strip() or "\n" in label]
@@ -265,15 +262,15 @@ def _check_model(model: schema.ModelT, info: ModelInfo) -> tuple[int, int]:
     if len(shape) != 4 or shape[0] != 1 or shape[3] != 3:
         raise ValueError(f"the input must be one RGB image [1, H, W, 3], got {list(shape)}")
     if dtype != info.input_dtype:
-        raise ValueError(f"ModelInfo.input_dtype is {info.input_dtype!r} but the model's input is {dtype}")
+        raise ValueError(f"ModelInfo.input_dtype is {info.input_dtype.value!r} but the model's input is {dtype}")
     classes = len(info.labels)
     if len(out_shape) == 4 and out_shape[-1] != classes:
         raise ValueError(f"{classes} labels for a model with {out_shape[-1]} classes")
-    if info.output == "scores" and (out_shape != (1, *shape[1:3], classes) or out_dtype not in ("uint8", "float32")):
+    if not info.output.is_mask and (out_shape != (1, *shape[1:3], classes) or out_dtype not in ("uint8", "float32")):
         raise ValueError(
             f"output 'scores' must be uint8 or float32 [1, {shape[1]}, {shape[2]}, C], got {out_dtype} {list(out_shape)}"
         )
-    if info.output == "mask" and (out_shape != (1, *shape[1:3]) or out_dtype != "uint8" or classes > 256):
+    if info.output.is_mask and (out_shape != (1, *shape[1:3]) or out_dtype != "uint8" or classes > 256):
         raise ValueError(
             f"output 'mask' must be uint8 [1, {shape[1]}, {shape[2]}] with at most 256 labels, "
             f"got {out_dtype} {list(out_shape)} and {classes} labels"
@@ -291,7 +288,7 @@ def _model_metadata(info: ModelInfo, height: int, width: int) -> dict:
             "content_properties": {"color_space": "RGB", "default_size": {"width": width, "height": height}},
         },
     }
-    if info.input_dtype == "uint8":
+    if info.input_dtype.folds_normalization:
         image["description"] = f"RGB pixels 0..255, uint8 [1, {height}, {width}, 3]; the model normalizes them."
         image["stats"] = {"max": [255.0], "min": [0.0]}
     else:
@@ -301,7 +298,7 @@ def _model_metadata(info: ModelInfo, height: int, width: int) -> dict:
         ]
         image["stats"] = {"max": list((255.0 - mean) / std), "min": list(-mean / std)}
     labels = {"name": LABELS_FILE, "description": "Class names, one per line; line i names class id i."}
-    if info.output == "scores":
+    if not info.output.is_mask:
         output = {
             "name": "segmentation_masks",
             "description": f"Per-class probabilities [1, {height}, {width}, {len(info.labels)}] at the input "

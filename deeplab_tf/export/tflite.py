@@ -35,17 +35,17 @@ import tensorflow as tf
 import tf_keras as keras
 from ai_edge_litert import schema_py_generated as schema
 
+from deeplab_tf.artifacts.modes import InputDtype, MaskArgmax, Output, Quantization
 from deeplab_tf.export.flatbuffer import pack_model
 from deeplab_tf.export.inspect import tensor_dtypes
 from deeplab_tf.export.tracing import native_ops
 from deeplab_tf.models.backbones.base import Preprocessing
 from deeplab_tf.models.layers import ResizeBilinear
 
-QUANTIZATIONS = ("none", "fp16", "dynamic", "int8_ptq", "int8_qat")
-INPUT_DTYPES = ("uint8", "float32")
-OUTPUTS = ("scores", "mask")
-MASK_ARGMAX = ("half", "full")
-INT8 = ("int8_ptq", "int8_qat")
+# The choices, for flags and messages (the modes themselves: deeplab_tf.artifacts.modes).
+QUANTIZATIONS, INPUT_DTYPES = Quantization.choices(), InputDtype.choices()
+OUTPUTS, MASK_ARGMAX = Output.choices(), MaskArgmax.choices()
+INT8 = tuple(mode.value for mode in Quantization if mode.is_int8)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,26 +69,25 @@ class ConvertOptions:
         input size, each class id then copied to 2x2 pixels, or "full" size.
     """
 
-    quantization: str = "int8_qat"
-    input_dtype: str = "uint8"
-    output: str = "scores"
+    quantization: Quantization = Quantization.INT8_QAT
+    input_dtype: InputDtype = InputDtype.UINT8
+    output: Output = Output.SCORES
     preprocessing: Preprocessing | None = None
     calibration: Callable[[], Iterable[np.ndarray]] | None = dataclasses.field(default=None, compare=False)
-    mask_argmax: str = "half"
+    mask_argmax: MaskArgmax = MaskArgmax.HALF
 
     def __post_init__(self):
-        choices = (
-            ("quantization", QUANTIZATIONS),
-            ("input_dtype", INPUT_DTYPES),
-            ("output", OUTPUTS),
-            ("mask_argmax", MASK_ARGMAX),
+        modes = (
+            ("quantization", Quantization),
+            ("input_dtype", InputDtype),
+            ("output", Output),
+            ("mask_argmax", MaskArgmax),
         )
-        for field, allowed in choices:
-            if getattr(self, field) not in allowed:
-                raise ValueError(f"{field} must be one of {allowed}, got {getattr(self, field)!r}")
-        if self.input_dtype == "uint8" and self.preprocessing is None:
+        for field, mode in modes:
+            object.__setattr__(self, field, mode.parse(getattr(self, field), field))
+        if self.input_dtype.folds_normalization and self.preprocessing is None:
             raise ValueError("uint8 input needs preprocessing (the backbone's mean/std) to fold into the graph")
-        if self.quantization == "int8_ptq" and self.calibration is None:
+        if self.quantization.needs_calibration and self.calibration is None:
             raise ValueError("int8_ptq needs calibration: a callable returning representative images")
 
 
@@ -103,11 +102,11 @@ def _check_model(model: keras.Model, options: ConvertOptions) -> tuple[int, int,
     if not isinstance(out, tuple) or len(out) != 4 or tuple(out[1:3]) != tuple(shape[1:3]):
         raise ValueError(f"model {model.name!r} must output logits [B, H, W, C] at input size, got {out}")
     qat = _is_quantization_aware(model)
-    if options.quantization == "int8_qat" and not qat:
+    if options.quantization.needs_qat_model and not qat:
         raise ValueError("int8_qat needs the quantization-aware model from deeplab_tf.quantization.quantize_model")
-    if options.quantization != "int8_qat" and qat:
+    if not options.quantization.needs_qat_model and qat:
         raise ValueError(f"{options.quantization} converts a float model, got a quantization-aware one; use int8_qat")
-    if options.output == "mask" and out[3] > 256:
+    if options.output.is_mask and out[3] > 256:
         raise ValueError(f"a uint8 mask holds at most 256 classes, the model has {out[3]}")
     return shape[1], shape[2], out[3]
 
@@ -273,23 +272,23 @@ def mask_fn(model: keras.Model, argmax: str = "half") -> Callable[[tf.Tensor], t
 
 
 def _serving_function(model: keras.Model, options: ConvertOptions, height: int, width: int):
-    int8 = options.quantization in INT8
+    int8 = options.quantization.is_int8
     # An int8 graph's uint8 input is declared float (raw 0..255 pixels) so that the
     # converter quantizes it; the fake-quant pins its scale to exactly 1, zero point 0.
-    dtype = tf.uint8 if options.input_dtype == "uint8" and not int8 else tf.float32
+    dtype = tf.uint8 if options.input_dtype.folds_normalization and not int8 else tf.float32
     probabilities = probabilities_fn(model)
     mask = mask_fn(model, options.mask_argmax)
 
     @tf.function(input_signature=[tf.TensorSpec([1, height, width, 3], dtype, name="image")])
     def serve(image):
         x = image
-        if options.input_dtype == "uint8":
+        if options.input_dtype.folds_normalization:
             if int8:
                 x = tf.quantization.fake_quant_with_min_max_args(x, min=0.0, max=255.0, num_bits=8)
             else:
                 x = tf.cast(x, tf.float32)
             x = _normalize(x, options.preprocessing)
-        if options.output == "mask":
+        if options.output.is_mask:
             return {"mask": mask(x)}
         return {"scores": probabilities(x)}
 
@@ -301,7 +300,7 @@ def _representative_dataset(options: ConvertOptions, height: int, width: int) ->
         count = 0
         for images in options.calibration():
             images = np.array(images, np.float32).reshape(-1, height, width, 3)
-            if count == 0 and options.input_dtype == "uint8":
+            if count == 0 and options.input_dtype.folds_normalization:
                 # The calibrator records the range of the input fake-quant's output from
                 # the data: unless the pixels span all of 0..255 it differs from the
                 # fake-quant's, and a float QUANTIZE/DEQUANTIZE pair is left at the input.
@@ -334,7 +333,7 @@ def _check_int8(tflite_bytes: bytes, options: ConvertOptions) -> None:
         tensor["name"]
         for tensor in tensors.values()
         if tensor["dtype"] in ("float32", "float16", "int64")
-        and not (options.input_dtype == "float32" and tensor["input"])
+        and (options.input_dtype.folds_normalization or not tensor["input"])  # float32 input stays float
     ]
     if stray:
         raise RuntimeError(
@@ -683,25 +682,25 @@ def convert(model: keras.Model, options: ConvertOptions) -> bytes:
     # converting that: same graph, 4x faster (1 s instead of 5 s for a smoke model;
     # with the Keras model as trackable object, 20 s to serialize every layer).
     converter.experimental_lower_to_saved_model = False
-    if options.quantization != "none":
+    if options.quantization is not Quantization.NONE:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if options.quantization == "fp16":
+    if options.quantization is Quantization.FP16:
         converter.target_spec.supported_types = [tf.float16]
-    elif options.quantization in INT8:
-        if options.quantization == "int8_ptq":
+    elif options.quantization.is_int8:
+        if options.quantization.needs_calibration:
             converter.representative_dataset = _representative_dataset(options, height, width)
             # Not for QAT: the converter then asks for a representative dataset
             # before it has looked for fake-quant ops. QAT graphs are all int8 anyway.
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        if options.input_dtype == "uint8":
+        if options.input_dtype.folds_normalization:
             converter.inference_input_type = tf.uint8
-        if options.output == "scores":
+        if not options.output.is_mask:
             converter.inference_output_type = tf.uint8
     with warnings.catch_warnings():
         # Asked of uint8 inputs by the converter's pre-MLIR checks; here the input's
         # scale comes from the fake-quant (or calibration) in the graph.
         warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
         tflite_bytes = converter.convert()
-    if options.quantization in INT8:
+    if options.quantization.is_int8:
         _check_int8(tflite_bytes, options)
     return _finish(tflite_bytes, options.output)

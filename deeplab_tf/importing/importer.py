@@ -17,10 +17,12 @@ import os
 import shutil
 import tempfile
 
+from deeplab_tf.artifacts.model_dir import CHECKPOINTS, IMPORT_FILE, ModelDir  # noqa: F401  (IMPORT_FILE: its record)
 from deeplab_tf.configs.base import ExperimentConfig
+from deeplab_tf.configs.records import save_experiment
 from deeplab_tf.importing import mapping
 from deeplab_tf.importing.sources import read_source
-from deeplab_tf.training.checkpoints import IMPORT_FILE, save_experiment, write_json_atomic
+from deeplab_tf.models import build_deeplab
 
 # The released DeepLab weights (research/deeplab model zoo, the TFLite demo models) are Apache-2.0.
 RELEASED_LICENSE = "Apache-2.0"
@@ -41,8 +43,6 @@ def import_weights(source_path: str, config: ExperimentConfig, model_dir: str) -
         when source and model do not pair one to one; a shape mismatch naming both tensors.
     """
     import tensorflow as tf
-
-    from deeplab_tf.models import build_deeplab
 
     model_dir = os.path.abspath(model_dir)
     if os.path.isdir(model_dir) and os.listdir(model_dir):
@@ -69,10 +69,10 @@ def import_weights(source_path: str, config: ExperimentConfig, model_dir: str) -
     try:
         save_experiment(temp, config)
         manager = tf.train.CheckpointManager(
-            tf.train.Checkpoint(model=model), os.path.join(temp, "ckpt"), max_to_keep=1
+            tf.train.Checkpoint(model=model), ModelDir(temp).checkpoint_dir(CHECKPOINTS), max_to_keep=1
         )
         manager.save(checkpoint_number=0)
-        write_json_atomic(os.path.join(temp, IMPORT_FILE), record)
+        ModelDir(temp).write_import_record(record)
         os.chmod(temp, 0o755)  # mkdtemp makes it 0700
         if os.path.isdir(model_dir):
             os.rmdir(model_dir)  # empty (checked above)

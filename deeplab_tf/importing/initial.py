@@ -12,14 +12,17 @@ import os
 
 import tf_keras as keras
 
+from deeplab_tf.artifacts.model_dir import ModelDir
 from deeplab_tf.configs.base import ExperimentConfig
+from deeplab_tf.configs.records import load_experiment
 from deeplab_tf.data.pipeline import training_images
+from deeplab_tf.evaluation.evaluator import load_trained_model
 from deeplab_tf.importing import mapping
+from deeplab_tf.importing.importer import provenance
 from deeplab_tf.importing.sources import read_source
 from deeplab_tf.models import build_deeplab, get_backbone_spec
 from deeplab_tf.models.backbones.pretrained import copy_same_named_layers
 from deeplab_tf.models.batch_norm import folded_batch_norms, unfold_batch_norms
-from deeplab_tf.training import checkpoints
 
 
 def source_model(init_from: str, config: ExperimentConfig) -> keras.Model:
@@ -31,11 +34,9 @@ def source_model(init_from: str, config: ExperimentConfig) -> keras.Model:
       FileNotFoundError: nothing at ``init_from``, or a model_dir without checkpoints.
       ValueError: see ``read_source`` and ``mapping.assign``.
     """
-    from deeplab_tf.evaluation.evaluator import load_trained_model
-
-    if os.path.isfile(os.path.join(init_from, checkpoints.EXPERIMENT_FILE)):
-        saved = checkpoints.load_experiment(init_from)
-        checkpoint = checkpoints.best_or_latest_checkpoint(init_from)
+    if ModelDir(init_from).has_experiment():
+        saved = load_experiment(init_from)
+        checkpoint = ModelDir(init_from).best_or_latest_checkpoint()
         if checkpoint is None:
             raise FileNotFoundError(f"--init_from {init_from} holds no checkpoint (in best/ or ckpt/)")
         model, _ = load_trained_model(saved.model, checkpoint, config.model.input_size)
@@ -83,9 +84,7 @@ def transfer(model: keras.Model, source: keras.Model) -> dict:
 def init_from_record(init_from: str) -> dict:
     """What a run started with --init_from records in ``model_dir/init_from.json``: the model_dir
     it started from, or the released weights' provenance (``importer.provenance``)."""
-    from deeplab_tf.importing.importer import provenance
-
-    if os.path.isfile(os.path.join(init_from, checkpoints.EXPERIMENT_FILE)):
+    if ModelDir(init_from).has_experiment():
         return {"init_from": os.path.abspath(init_from), "kind": None}
     return {"init_from": os.path.abspath(init_from), **provenance(init_from, read_source(init_from))}
 

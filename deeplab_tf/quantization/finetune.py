@@ -18,12 +18,15 @@ import os
 import numpy as np
 import tf_keras as keras
 
+from deeplab_tf.artifacts.model_dir import ModelDir, restore_model
+from deeplab_tf.artifacts.modes import MixedPrecision
 from deeplab_tf.configs.base import ExperimentConfig, to_dict
+from deeplab_tf.configs.records import load_experiment
+from deeplab_tf.data.pipeline import training_images
 from deeplab_tf.models import build_deeplab, get_backbone_spec
 from deeplab_tf.models.batch_norm import folded_batch_norms, unfold_batch_norms
 from deeplab_tf.quantization.calibration import calibrate
 from deeplab_tf.quantization.qat import quantize_model
-from deeplab_tf.training import checkpoints
 
 
 def qat_experiment(config: ExperimentConfig) -> ExperimentConfig:
@@ -46,24 +49,18 @@ def qat_experiment(config: ExperimentConfig) -> ExperimentConfig:
         train_steps=config.quant.train_steps,
         learning_rate=config.quant.learning_rate,
         warmup_steps=0,
-        mixed_precision="none",
+        mixed_precision=MixedPrecision.NONE,
     )
     return dataclasses.replace(config, train=train)
 
 
 def float_checkpoint(float_model_dir: str) -> str:
-    """The best checkpoint of ``float_model_dir``, else its latest.
+    """The best checkpoint of ``float_model_dir``, else its latest (``ModelDir.trained_checkpoint``).
 
     Raises:
       FileNotFoundError: no checkpoint in either.
     """
-    path = checkpoints.best_or_latest_checkpoint(float_model_dir)
-    if path is None:
-        raise FileNotFoundError(
-            f"no checkpoint in {float_model_dir}/best or {float_model_dir}/ckpt: --qat_from needs a trained float "
-            "model_dir of deeplab-train"
-        )
-    return path
+    return ModelDir(float_model_dir).trained_checkpoint()
 
 
 def check_float_model_dir(float_model_dir: str, config: ExperimentConfig) -> dict:
@@ -77,8 +74,8 @@ def check_float_model_dir(float_model_dir: str, config: ExperimentConfig) -> dic
     """
     if not os.path.isdir(float_model_dir):
         raise FileNotFoundError(f"--qat_from={float_model_dir}: no such directory")
-    saved = checkpoints.load_experiment(float_model_dir)
-    if checkpoints.load_qat_origin(float_model_dir) is not None:
+    saved = load_experiment(float_model_dir)
+    if ModelDir(float_model_dir).qat_origin() is not None:
         raise ValueError(f"--qat_from={float_model_dir} is itself a QAT run; give the float model_dir it came from")
     old = to_dict(dataclasses.replace(saved.model, input_size=config.model.input_size))
     new = to_dict(config.model)
@@ -98,9 +95,10 @@ def check_qat_model_dir(model_dir: str, origin: dict) -> dict:
     Raises:
       ValueError: naming what ``model_dir`` holds.
     """
-    if not os.path.exists(os.path.join(model_dir, checkpoints.EXPERIMENT_FILE)):
+    run = ModelDir(model_dir)
+    if not run.has_experiment():
         return origin
-    saved = checkpoints.load_qat_origin(model_dir)
+    saved = run.qat_origin()
     if saved is None:
         raise ValueError(f"model_dir {model_dir} holds a float run; give QAT its own --model_dir")
     if saved["float_model_dir"] != origin["float_model_dir"]:
@@ -144,7 +142,7 @@ def build_qat_model(
     float_model = build_deeplab(dataclasses.replace(config.model, backbone=backbone, input_size=size))
     if float_checkpoint_path is not None:
         try:
-            checkpoints.restore_model(float_model, float_checkpoint_path)
+            restore_model(float_model, float_checkpoint_path)
         except ValueError as error:  # also TensorFlow's own, on a shape mismatch
             raise ValueError(
                 f"float checkpoint {float_checkpoint_path} does not match the model of experiment "
@@ -159,7 +157,6 @@ def build_qat_model(
 def calibration_batches(config: ExperimentConfig, count: int | None = None):
     """``count`` (default ``quant.calibration_batches``) batches of normalized
     training images, from the training pipeline (augmentation included)."""
-    from deeplab_tf.data.pipeline import training_images
 
     count = config.quant.calibration_batches if count is None else count
     if count < 1:
@@ -191,14 +188,14 @@ def load_qat_model(
       FileNotFoundError: no experiment.json or no checkpoint.
       ValueError: ``model_dir`` is a float run, or the checkpoint does not fit.
     """
-    config = checkpoints.load_experiment(model_dir)
-    if checkpoints.load_qat_origin(model_dir) is None:
+    config = load_experiment(model_dir)
+    if ModelDir(model_dir).qat_origin() is None:
         raise ValueError(
             f"{model_dir} is a float run: int8_qat needs the model_dir of a QAT fine-tuning "
             f"(deeplab-train --experiment={config.name} --qat_from={model_dir} --model_dir=QAT_DIR)"
         )
     if checkpoint is None:
-        checkpoint = checkpoints.best_or_latest_checkpoint(model_dir) or checkpoints.require_checkpoint(model_dir)
+        checkpoint = ModelDir(model_dir).trained_checkpoint()
     model = build_qat_model(config, input_size=input_size)
-    checkpoints.restore_model(model, checkpoint)
+    restore_model(model, checkpoint)
     return model

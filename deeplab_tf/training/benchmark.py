@@ -19,8 +19,10 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
+from deeplab_tf.artifacts.modes import ClassWeighting, MixedPrecision
 from deeplab_tf.configs.base import ExperimentConfig, to_dict
 from deeplab_tf.models import build_deeplab, get_backbone_spec
+from deeplab_tf.quantization import quantize_model
 from deeplab_tf.training.dilation import native_dilation_supported
 from deeplab_tf.training.schedules import WarmupPolynomialDecay
 from deeplab_tf.training.step import make_train_step
@@ -61,8 +63,6 @@ def build_training_model(config: ExperimentConfig, qat: bool = False) -> keras.M
     model = build_deeplab(config.model)
     if not qat:
         return model
-    from deeplab_tf.quantization import quantize_model
-
     preprocessing = get_backbone_spec(config.model.backbone.name).preprocessing
     low = min((0.0 - m) / s for m, s in zip(preprocessing.mean, preprocessing.std, strict=True))
     high = max((255.0 - m) / s for m, s in zip(preprocessing.mean, preprocessing.std, strict=True))
@@ -83,16 +83,16 @@ def make_benchmark_step(config: ExperimentConfig, qat: bool = False, seed: int =
     """
     check_benchmark_config(config)
     train_cfg = config.train
-    if qat and train_cfg.mixed_precision != "none":
+    precision = train_cfg.precision
+    if qat and precision is not MixedPrecision.NONE:
         raise ValueError(
-            f"QAT trains in float32 (tfmot's quantizers take no {train_cfg.mixed_precision}); "
-            "set mixed precision to none (--mixed_precision=none)"
+            f"QAT trains in float32 (tfmot's quantizers take no {precision}); set train.mixed_precision to none"
         )
     class_weights = train_cfg.class_weights
-    if class_weights is None and train_cfg.class_weighting != "none":
+    if class_weights is None and train_cfg.weighting is not ClassWeighting.NONE:
         class_weights = (1.0,) * config.model.num_classes
     previous_policy = keras.mixed_precision.global_policy()
-    set_mixed_precision(train_cfg.mixed_precision)
+    set_mixed_precision(precision)
     try:
         keras.utils.set_random_seed(seed)
         model = build_training_model(config, qat)
@@ -100,7 +100,7 @@ def make_benchmark_step(config: ExperimentConfig, qat: bool = False, seed: int =
             train_cfg.learning_rate, max(train_cfg.train_steps, train_cfg.warmup_steps + 1), train_cfg.warmup_steps
         )
         optimizer = keras.optimizers.SGD(schedule, momentum=train_cfg.momentum)
-        if train_cfg.mixed_precision == "float16":
+        if precision.needs_loss_scaling:
             optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)

@@ -23,11 +23,19 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
+from deeplab_tf.artifacts.model_dir import BEST, CHECKPOINTS, ModelDir, has_training_state
+from deeplab_tf.artifacts.modes import ClassWeighting, MixedPrecision
 from deeplab_tf.configs.base import ExperimentConfig, to_dict
-from deeplab_tf.data.pipeline import list_record_files, train_dataset, training_images
+from deeplab_tf.configs.records import load_experiment, save_experiment
+from deeplab_tf.data.pipeline import eval_dataset, list_record_files, train_dataset, training_images
+from deeplab_tf.data.registry import recorded_dataset
+from deeplab_tf.evaluation import evaluator
+from deeplab_tf.evaluation.evaluator import default_eval_size
+from deeplab_tf.evaluation.report import class_names_and_colors, comparison_strip
 from deeplab_tf.models import build_deeplab, get_backbone_spec
 from deeplab_tf.models.batch_norm import folded_batch_norms, unfold_batch_norms
-from deeplab_tf.training import checkpoints
+from deeplab_tf.quantization import finetune
+from deeplab_tf.training.losses import median_frequency_weights
 from deeplab_tf.training.schedules import WarmupPolynomialDecay
 from deeplab_tf.training.step import make_train_step
 
@@ -66,12 +74,9 @@ def _is_chief(strategy) -> bool:
     return resolver.task_type == "chief" or (not has_chief and resolver.task_type == "worker" and resolver.task_id == 0)
 
 
-def set_mixed_precision(mode: str) -> None:
-    """Sets the Keras global dtype policy: "none", "bfloat16" or "float16"."""
-    policies = {"none": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
-    if mode not in policies:
-        raise ValueError(f"mixed_precision must be one of {sorted(policies)}, got {mode!r}")
-    keras.mixed_precision.set_global_policy(policies[mode])
+def set_mixed_precision(mode: MixedPrecision | str) -> None:
+    """Sets the Keras global dtype policy: "none", "bfloat16" or "float16" (a ``MixedPrecision``)."""
+    keras.mixed_precision.set_global_policy(MixedPrecision.parse(mode, "mixed_precision").keras_policy)
 
 
 def check_model_dir(model_dir: str, config: ExperimentConfig, qat: bool = False) -> None:
@@ -81,15 +86,16 @@ def check_model_dir(model_dir: str, config: ExperimentConfig, qat: bool = False)
       ValueError: the saved experiment's model differs (architecture, classes, size),
         or float training would resume a QAT fine-tuning.
     """
-    if not os.path.exists(os.path.join(model_dir, checkpoints.EXPERIMENT_FILE)):
+    run = ModelDir(model_dir)
+    if not run.has_experiment():
         return
-    origin = checkpoints.load_qat_origin(model_dir)
+    origin = run.qat_origin()
     if origin is not None and not qat:
         raise ValueError(
             f"model_dir {model_dir} holds QAT of {origin['float_model_dir']}; resume it with "
             f"--qat_from={origin['float_model_dir']}"
         )
-    saved = checkpoints.load_experiment(model_dir)
+    saved = load_experiment(model_dir)
     if saved.model != config.model:
         old, new = to_dict(saved.model), to_dict(config.model)
         diff = [f"{key}: {old[key]} -> {new[key]}" for key in new if old.get(key) != new[key]]
@@ -197,23 +203,22 @@ def _train(config, model_dir, strategy, deterministic, stop_at_step, qat_from, i
     config = resolve_class_weights(config)
     qat_origin = None
     if qat_from is not None:
-        from deeplab_tf.quantization import finetune
-
         config = finetune.qat_experiment(config)
         qat_origin = finetune.check_qat_model_dir(model_dir, finetune.check_float_model_dir(qat_from, config))
     train_cfg, data = config.train, config.data
     check_model_dir(model_dir, config, qat=qat_origin is not None)
     list_record_files(data.data_dir, data.train_split)  # fail early, before building anything
     check_dataset_classes(config)
-    set_mixed_precision(train_cfg.mixed_precision)
+    set_mixed_precision(train_cfg.precision)
     chief = _is_chief(strategy)
     os.makedirs(model_dir, exist_ok=True)
+    run = ModelDir(model_dir)
     if chief:
-        checkpoints.save_experiment(model_dir, config, qat_origin)
+        save_experiment(model_dir, config, qat_origin)
     # Every worker saves (the save is collective under MultiWorkerMirroredStrategy) and every
     # worker resumes from the chief's checkpoints; the others write to a temporary folder,
     # removed when the training loop ends.
-    ckpt_dir = os.path.join(model_dir, "ckpt")
+    ckpt_dir = run.checkpoint_dir(CHECKPOINTS)
     worker_dir = None if chief else tempfile.TemporaryDirectory(prefix="deeplab-worker-ckpt-")
 
     keras.utils.set_random_seed(train_cfg.seed)
@@ -228,7 +233,7 @@ def _train(config, model_dir, strategy, deterministic, stop_at_step, qat_from, i
             train_cfg.learning_rate, train_cfg.train_steps, train_cfg.warmup_steps, train_cfg.decay_power
         )
         optimizer = keras.optimizers.SGD(schedule, momentum=train_cfg.momentum)
-        if train_cfg.mixed_precision == "float16":
+        if train_cfg.precision.needs_loss_scaling:
             optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
         checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, rng=rng)
         save_dir = ckpt_dir if chief else worker_dir.name
@@ -236,7 +241,7 @@ def _train(config, model_dir, strategy, deterministic, stop_at_step, qat_from, i
         latest = tf.train.latest_checkpoint(ckpt_dir)
         if latest:
             # deeplab-import writes the model alone: training starts from it at step 0
-            imported = not checkpoints.has_training_state(latest)
+            imported = not has_training_state(latest)
             restored = tf.train.Checkpoint(model=model) if imported else checkpoint
             try:
                 restored.restore(latest).assert_existing_objects_matched()
@@ -272,12 +277,10 @@ def _train(config, model_dir, strategy, deterministic, stop_at_step, qat_from, i
         strategy=strategy,
     )
 
-    writer = (
-        tf.summary.create_file_writer(os.path.join(model_dir, "train")) if chief else tf.summary.create_noop_writer()
-    )
-    eval_writer = tf.summary.create_file_writer(os.path.join(model_dir, "eval")) if chief else None
+    writer = tf.summary.create_file_writer(run.events_dir("train")) if chief else tf.summary.create_noop_writer()
+    eval_writer = tf.summary.create_file_writer(run.events_dir("eval")) if chief else None
     last_stop = stop_at_step if stop_at_step is not None else train_cfg.train_steps
-    best = _load_best(model_dir)
+    best = run.read_best()
     loss_value, rate, window_start, window_steps = float("nan"), 0.0, time.perf_counter(), 0
     with _Stop() as stop, writer.as_default(), worker_dir or contextlib.nullcontext():
         while step < last_stop:
@@ -342,13 +345,8 @@ def resolve_class_weights(config: ExperimentConfig) -> ExperimentConfig:
     """
     import json
 
-    from deeplab_tf.training.losses import median_frequency_weights
-
-    mode = config.train.class_weighting
-    if mode == "none" or config.train.class_weights is not None:
+    if config.train.class_weights is not None or config.train.weighting is ClassWeighting.NONE:
         return config
-    if mode != "median_frequency":
-        raise ValueError(f"train.class_weighting must be 'none' or 'median_frequency', got {mode!r}")
     path = os.path.join(config.data.data_dir or "", "dataset.json")
     try:
         with open(path, encoding="utf-8") as handle:
@@ -370,10 +368,6 @@ def _should_eval(train_cfg, step, at_checkpoint, last_step) -> bool:
     return at_checkpoint
 
 
-def _load_best(model_dir: str) -> dict | None:
-    return checkpoints.read_json(os.path.join(model_dir, "best.json"))
-
-
 def check_dataset_classes(config: ExperimentConfig) -> None:
     """Refuses a model whose class count differs from the one deeplab-convert
     recorded in ``data_dir/dataset.json`` (no file: nothing to check).
@@ -381,7 +375,6 @@ def check_dataset_classes(config: ExperimentConfig) -> None:
     Raises:
       ValueError: naming both counts and the override that fits the records.
     """
-    from deeplab_tf.data.registry import recorded_dataset
 
     recorded = recorded_dataset(config.data.data_dir)
     if recorded is not None and recorded.num_classes != config.model.num_classes:
@@ -394,8 +387,6 @@ def check_dataset_classes(config: ExperimentConfig) -> None:
 
 @functools.lru_cache(maxsize=8)
 def _eval_size(data) -> tuple[int, int]:
-    from deeplab_tf.evaluation.evaluator import default_eval_size
-
     return default_eval_size(data)
 
 
@@ -416,10 +407,6 @@ def _evaluate_and_keep_best(model, config, model_dir, step, best, writer, fixed_
         list_record_files(data.data_dir, data.eval_split)
     except FileNotFoundError:
         return best
-    from deeplab_tf.data.pipeline import eval_dataset
-    from deeplab_tf.evaluation import evaluator
-    from deeplab_tf.evaluation.report import class_names_and_colors
-
     preprocessing = get_backbone_spec(config.model.backbone.name).preprocessing
     eval_size = _eval_size(data)
     names, colors = class_names_and_colors(data.dataset, config.model.num_classes, data.data_dir)
@@ -450,11 +437,11 @@ def _evaluate_and_keep_best(model, config, model_dir, step, best, writer, fixed_
     print(f"step {step}  val mIoU {miou:.4f}", flush=True)
     if best is None or miou > best["miou"]:
         best_manager = tf.train.CheckpointManager(
-            tf.train.Checkpoint(model=model), os.path.join(model_dir, "best"), max_to_keep=1
+            tf.train.Checkpoint(model=model), ModelDir(model_dir).checkpoint_dir(BEST), max_to_keep=1
         )
         best_manager.save(checkpoint_number=step)
         best = {"step": step, "miou": miou, "per_class_iou": result.get("per_class_iou")}
-        checkpoints.write_json_atomic(os.path.join(model_dir, "best.json"), best)
+        ModelDir(model_dir).write_best(best)
     return best
 
 
@@ -462,7 +449,6 @@ def prediction_strips(predict_fn, batches, preprocessing, colors, count: int = 3
     """The first ``count`` images of ``batches`` (``eval_dataset``) as ``report.comparison_strip``s
     (image | ground truth | prediction of ``predict_fn``, class colours), at the padded size:
     uint8 [count, H, 3 * W + gaps, 3]. The padding stays uncoloured."""
-    from deeplab_tf.evaluation.report import comparison_strip
 
     mean, std = np.float32(preprocessing.mean), np.float32(preprocessing.std)
     strips = []

@@ -1,0 +1,6 @@
+"""The ground floor: the files one stage writes and the next reads.
+
+files.py (the one atomic writer: bytes, text, JSON, npz), model_dir.py (``ModelDir``: a run
+folder's layout and the best-else-latest checkpoint rule), model_card.py (the JSON beside each
+.tflite that the apps read). It imports no other package of deeplab_tf.
+"""
