@@ -123,7 +123,12 @@ def quiet_tensorflow(argv: list[str] | None = None) -> bool:
             sys.stderr.write("".join(kept))
             sys.stderr.flush()
     tf.get_logger().setLevel(logging.ERROR)  # Python-side INFO lines and deprecation warnings
+    global _QUIET
+    _QUIET = True
     return True
+
+
+_QUIET = False  # quiet_tensorflow quieted this process: run_main quiets absl's Python logging too
 
 
 def adopt_help(command_module: str) -> None:
@@ -155,6 +160,8 @@ def run_main(main) -> None:
     adopt_help(main.__module__)
 
     def wrapped(argv):
+        if _QUIET:  # after app.run applied the (absent) --verbosity; TensorFlow logs through absl too
+            logging.getLogger("absl").setLevel(logging.ERROR)
         try:
             return main(argv)
         except FlagError as error:

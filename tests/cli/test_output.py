@@ -90,3 +90,18 @@ def test_a_flag_error_shows_the_flag_list(tmp_path):
     assert result.returncode == 1
     assert "--image_size takes H,W (two positive integers), got '3'" in result.stderr
     assert "--output_dir:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_libraries_absl_info_lines_are_quiet_unless_asked_for():
+    # TensorFlow's checkpoint code logs INFO through absl ("Sharding callback duration"); as a tool's main would
+    code = ("import deeplab_tf.cli.common as common\nfrom absl import logging\n"
+            "def main(argv):\n    logging.info('library chatter')\n    print('own output')\n"
+            "common.run_main(main)\n")  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["PYTHONPATH"] = str(REPO)
+    started = [subprocess.Popen([sys.executable, "-c", code, *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=env) for extra in ([], ["--verbosity=0"])]  # fmt: skip
+    quiet, verbose = map(finish, started)
+    assert quiet.returncode == verbose.returncode == 0, quiet.stderr + verbose.stderr
+    assert "own output" in quiet.stdout and "library chatter" not in quiet.stderr, quiet.stderr
+    assert "library chatter" in verbose.stderr
