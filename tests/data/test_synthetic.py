@@ -88,7 +88,7 @@ def test_a_per_pixel_colour_lookup_is_a_weak_baseline(batch):
     val_images, val_masks = np.stack([v[0] for v in val]), np.stack([v[1] for v in val])
     miou, iou = synthetic.colour_lookup_miou((images.astype(np.uint8), masks), (val_images, val_masks))
     print(f"\ncolour lookup: val mIoU {miou:.3f}, per class {np.round(iou, 3)}")
-    assert miou < 0.5  # the demo's model: 75% or more (README)
+    assert miou < 0.5  # the demo's model: 77.1% (README)
     # the classes that share a colour range are not told apart by it
     assert max(iou[1], iou[2]) < 0.45 and max(iou[3], iou[4]) < 0.45, iou
 
