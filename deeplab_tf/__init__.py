@@ -17,6 +17,10 @@ _KERAS3_ERROR = (
 )
 
 
+# Whether the user chose TensorFlow's native log level (the command-line tools then leave it alone).
+TF_LOG_LEVEL_GIVEN = "TF_CPP_MIN_LOG_LEVEL" in os.environ
+
+
 def _select_keras2():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     already_imported = "tensorflow" in sys.modules

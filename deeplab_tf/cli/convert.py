@@ -15,7 +15,7 @@ import time
 
 from absl import flags
 
-from deeplab_tf.cli.common import run_main
+from deeplab_tf.cli.common import parse_size, run_main
 from deeplab_tf.data.converters import CONVERTERS, convert
 
 FLAGS = flags.FLAGS
@@ -34,18 +34,6 @@ flags.DEFINE_integer("workers", 0, "Encoding processes; 0 = all cores.")
 flags.mark_flags_as_required(["dataset", "output_dir"])
 
 
-def _image_size(text: str | None) -> tuple[int, int] | None:
-    if text is None:
-        return None
-    try:
-        height, width = (int(v) for v in text.split(","))
-    except ValueError:
-        raise ValueError(f"--image_size takes H,W, got {text!r}") from None
-    if height < 1 or width < 1:
-        raise ValueError(f"--image_size must be positive, got {text!r}")
-    return height, width
-
-
 def main(argv):
     del argv
     start = time.monotonic()
@@ -55,7 +43,7 @@ def main(argv):
         FLAGS.output_dir,
         FLAGS.splits,
         FLAGS.num_images,
-        _image_size(FLAGS.image_size),
+        parse_size(FLAGS.image_size, "image_size") if FLAGS.image_size else None,
         label_map=FLAGS.label_map,
         num_shards=FLAGS.num_shards or None,
         skip_bad=FLAGS.skip_bad,

@@ -336,7 +336,10 @@ def deeplabv3plus_mnv2_ade20k() -> ExperimentConfig:
 @register_experiment
 def deeplabv3plus_mnv2_synthetic() -> ExperimentConfig:
     """The demo: DeepLab v3+ MobileNetV2 0.5 on the embedded synthetic dataset,
-    128x128, small enough to train on a laptop CPU in minutes.
+    128x128, small enough to train on a laptop CPU in minutes. Batch norm momentum
+    0.9: a run of a few hundred steps at a high learning rate changes the weights
+    faster than 0.99's moving statistics follow (measured at 0.99: 14.6% val mIoU at
+    step 300 where the same weights score 58% on batch statistics; at 0.9: 56%).
 
     deeplab-demo   (or: deeplab-train --experiment=deeplabv3plus_mnv2_synthetic --data_dir=DIR --model_dir=DIR)
     """
@@ -352,6 +355,7 @@ def deeplabv3plus_mnv2_synthetic() -> ExperimentConfig:
             backbone=replace(base.model.backbone, width_multiplier=0.5),
             aspp=replace(SEPARABLE_ASPP, filters=128),
             decoder=replace(SEPARABLE_DECODER, filters=128),
+            bn_momentum=0.9,
         ),
         data=DataConfig(dataset=SYNTHETIC.name, crop_size=(128, 128), batch_size=16, ignore_label=SYNTHETIC.ignore_label),
         train=TrainConfig(train_steps=2000, learning_rate=0.05, warmup_steps=100),

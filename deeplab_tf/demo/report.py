@@ -39,6 +39,7 @@ h1 { font-size: 28px; margin: 0 0 4px; } h2 { font-size: 19px; margin: 0 0 14px;
 section { background: var(--card); border: 1px solid var(--line); border-radius: 10px;
   padding: 20px 24px; margin: 18px 0; box-shadow: 0 1px 3px rgba(31, 41, 51, .06); }
 .sub { color: var(--muted); margin: 0 0 16px; }
+.verdict { font-size: 1.15em; margin: 0 0 8px; }
 nav a { color: var(--accent); text-decoration: none; margin-right: 14px; font-size: 14px; }
 .meta { display: grid; grid-template-columns: repeat(auto-fit, minmax(220px, 1fr)); gap: 10px 20px; margin-bottom: 16px; }
 .meta div { border-left: 3px solid var(--accent); padding-left: 10px; overflow-wrap: anywhere; }
@@ -368,9 +369,34 @@ def _headline(summary: dict, threads: int | None) -> str:
         card(f"latency (XNNPACK, median, {threads} threads)", _ms(b_ms), _ms(h_ms), speedup, "speed-up"),
         card("size", f"{b_size / 1e6:.2f} MB", f"{h_size / 1e6:.2f} MB", size_ratio, "smaller"),
     ]
+    verdict = f'<p class="verdict">{_e(plain_comparison(base, head, threads))}</p>'
     note = (f'<p class="sub">The Keras float model scores {_pct(summary["float_eval"]["miou"])} mIoU on the same '
             f"split; latency is measured on this machine (shared with other work).</p>")  # fmt: skip
-    return f'<section id="headline"><h2>Headline</h2>{note}<div class="cards">{"".join(cards)}</div></section>'
+    return f'<section id="headline"><h2>Headline</h2>{verdict}{note}<div class="cards">{"".join(cards)}</div></section>'
+
+
+def plain_comparison(base: dict, head: dict, threads: int | None = None) -> str:
+    """One sentence a newcomer reads at once, e.g. "int8 QAT is 2.50x faster and 4.00x smaller
+    than float32, at 0.42 points lower mIoU (56.59% against 57.01%)." ``threads``: as in the
+    latency card (None: the largest thread count both exports measured)."""
+    b_label, h_label = base["label"], head["label"]
+    parts = []
+    b_ms, h_ms = _median(base, threads), _median(head, threads)
+    if b_ms and h_ms:
+        parts.append(f"{b_ms / h_ms:.2f}x faster" if h_ms <= b_ms else f"{h_ms / b_ms:.2f}x slower")
+    b_size, h_size = base["benchmark"]["size_bytes"], head["benchmark"]["size_bytes"]
+    if b_size and h_size:
+        parts.append(f"{b_size / h_size:.2f}x smaller" if h_size <= b_size else f"{h_size / b_size:.2f}x larger")
+    sentence = f"{h_label} is {' and '.join(parts) or 'measured'} than {b_label}"
+    b_miou, h_miou = base["metrics"]["miou"], head["metrics"]["miou"]
+    if b_miou is None or h_miou is None:
+        return sentence + "."
+    points = (h_miou - b_miou) * 100
+    if abs(points) < 0.005:
+        accuracy = "the same mIoU"
+    else:
+        accuracy = f"{abs(points):.2f} points {'lower' if points < 0 else 'higher'} mIoU"
+    return f"{sentence}, at {accuracy} ({_pct(h_miou)} against {_pct(b_miou)})."
 
 
 def _curve(summary: dict) -> str:

@@ -70,22 +70,27 @@ def test_every_class_appears(batch):
     assert np.mean(objects_per_image) >= 2.0
 
 
-def test_colour_does_not_identify_class(batch):
+def test_each_class_has_its_own_colours_with_variation(batch):
     images, masks = batch
     objects = (masks > 0) & (masks < NUM_CLASSES)
     pixels, labels = images[objects], masks[objects]
     means = np.stack([pixels[labels == k].mean(0) for k in range(1, NUM_CLASSES)])
-    distances = ((pixels[:, None, :] - means[None]) ** 2).sum(-1)
-    accuracy = float((distances.argmin(1) + 1 == labels).mean())
-    majority = np.bincount(labels).max() / labels.size
-    print(f"\nnearest-mean-colour accuracy on object pixels: {accuracy:.3f} (majority class share {majority:.3f})")
-    assert accuracy < 0.6
-
-    # Each class comes in many colours: its mean colour varies widely from image to image.
-    for k in range(1, NUM_CLASSES):
+    # warm (disc, ring), cool (square, triangle) and green (cross) classes, as their looks say
+    assert means[0, 0] > means[0, 2] and means[2, 2] > means[2, 0] and means[4, 1] > means[4, 0], means
+    for k in range(1, NUM_CLASSES):  # each class comes in many shades: its colour varies from image to image
         per_image = np.stack([im[m == k].mean(0) for im, m in zip(images, masks, strict=True) if (m == k).sum() >= 20])
-        spread = per_image.std(0)
-        assert spread.min() > 30.0, (synthetic.CLASS_NAMES[k], spread)
+        assert per_image.std(0).max() > 25.0, (synthetic.CLASS_NAMES[k], per_image.std(0))
+
+
+def test_a_per_pixel_colour_lookup_is_a_weak_baseline(batch):
+    images, masks = batch
+    val = [synthetic.generate(1, i) for i in range(60)]
+    val_images, val_masks = np.stack([v[0] for v in val]), np.stack([v[1] for v in val])
+    miou, iou = synthetic.colour_lookup_miou((images.astype(np.uint8), masks), (val_images, val_masks))
+    print(f"\ncolour lookup: val mIoU {miou:.3f}, per class {np.round(iou, 3)}")
+    assert miou < 0.5  # the demo's model: 77.1% (README)
+    # the classes that share a colour range are not told apart by it
+    assert max(iou[1], iou[2]) < 0.45 and max(iou[3], iou[4]) < 0.45, iou
 
 
 def test_background_is_textured(batch):

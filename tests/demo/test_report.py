@@ -141,11 +141,18 @@ def test_numbers_shown_match_the_summary():
     assert "123.8" in header and "resumed" in header and "65 × 65" in header
 
 
+def test_headline_says_float_vs_int8_in_words():
+    headline = _section(render_report(make_summary()), "headline")
+    sentence = "int8 QAT is 2.50x faster and 4.00x smaller than float32, at 0.42 points lower mIoU (56.59% against 57.01%)."
+    assert f'<p class="verdict">{sentence}</p>' in headline
+
+
 def test_headline_follows_the_chosen_models():
     summary = make_summary()
     summary["baseline"], summary["headline"] = "int8 QAT", "float32"
     headline = _section(render_report(summary), "headline")
     assert "0.40x" in headline and "0.25x" in headline and "+0.42 pts" in headline
+    assert "float32 is 2.50x slower and 4.00x larger than int8 QAT, at 0.42 points higher mIoU" in headline
     summary["headline"] = "fp16"
     with pytest.raises(ValueError, match="headline"):
         render_report(summary)
