@@ -1,10 +1,9 @@
-"""The demo's model learns the synthetic dataset: its run (the demo's experiment, images and
-float steps) beats a per-pixel colour lookup fit on the same training images by a clear
-margin, so the data is learnable by texture and shape and not solved by colour alone.
+"""The demo's model learns the synthetic dataset: its run (the demo's experiment and images)
+beats a per-pixel colour lookup fit on the same training images by a clear margin, so the data is
+learnable by texture and shape and not solved by colour alone.
 
-Heavy: a short run does not show it. Measured on the 2-core machine, the demo's architecture
-after 300 steps at 64x64 or 128x128 stood within 1-3 points of the colour lookup (36.0% vs
-35.4%, 40.4% vs 37.5%, 39.1% vs 38.3%): it learns colour first, texture and shape after.
+Measured on the idle 2-core machine (colour lookup: 48.8% val mIoU): 200 steps 58.4% (60 s with the
+conversion), 300 steps 59.2% (86 s); the demo's own 700 steps 77.1% (heavy: 3 minutes of training).
 """
 
 import numpy as np
@@ -17,9 +16,13 @@ from deeplab_tf.demo.pipeline import DATASETS
 from deeplab_tf.training.trainer import train
 
 
-@pytest.mark.heavy
-def test_the_demo_run_beats_the_colour_lookup_by_far(tmp_path):
-    experiment, steps, _, _ = DATASETS["synthetic"]
+@pytest.mark.parametrize(
+    "short_steps, margin",
+    [pytest.param(200, 0.05, id="200 steps"), pytest.param(None, 0.2, id="the demo's run", marks=pytest.mark.heavy)],
+)
+def test_the_demo_model_beats_the_colour_lookup(tmp_path, short_steps, margin):
+    experiment, demo_steps, _, _ = DATASETS["synthetic"]
+    steps = short_steps or demo_steps
     config = get_experiment(experiment)
     size = tuple(config.model.input_size)
     records = str(tmp_path / "records")
@@ -35,4 +38,4 @@ def test_the_demo_run_beats_the_colour_lookup_by_far(tmp_path):
 
     baseline, _ = synthetic.colour_lookup_miou(split("train", 0), split("val", 1))  # the converter's seeds
     print(f"\nval mIoU after {steps} steps: model {model['miou']:.3f}, colour lookup {baseline:.3f}")
-    assert model["miou"] > baseline + 0.2, (model, baseline)
+    assert model["miou"] > baseline + margin, (model, baseline)
