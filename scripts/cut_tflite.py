@@ -24,9 +24,7 @@ from ai_edge_litert import schema_py_generated as schema
 import deeplab_tf  # noqa: F401  (Keras 2 before TensorFlow)
 from deeplab_tf.export.benchmark import format_side_by_side, side_by_side
 from deeplab_tf.export.files import write_bytes_atomic
-from deeplab_tf.export.flatbuffer import pack_model
-
-_OP_NAMES = {value: name for name, value in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
+from deeplab_tf.export.flatbuffer import operator_name, pack_model
 
 
 def _read(path: str) -> schema.ModelT:
@@ -36,11 +34,7 @@ def _read(path: str) -> schema.ModelT:
 
 def operator_names(model: schema.ModelT) -> list[str]:
     """The builtin name of each operator of the main subgraph, in execution order."""
-    codes = model.operatorCodes
-    return [
-        _OP_NAMES.get(max(codes[op.opcodeIndex].builtinCode, codes[op.opcodeIndex].deprecatedBuiltinCode), "CUSTOM")
-        for op in model.subgraphs[0].operators
-    ]
+    return [operator_name(model, op) for op in model.subgraphs[0].operators]
 
 
 def cut_after(model_bytes: bytes, index: int) -> bytes:

@@ -11,6 +11,15 @@ from ai_edge_litert import schema_py_generated as schema
 BYTES_ALIGNMENT = 16
 
 
+_BUILTIN_NAMES = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
+
+
+def operator_name(model: schema.ModelT, operator: schema.OperatorT) -> str:
+    """The builtin name of ``operator`` (e.g. "CONV_2D"), "CUSTOM" for a custom op."""
+    code = model.operatorCodes[operator.opcodeIndex]
+    return _BUILTIN_NAMES.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
+
+
 class _SharingBuilder(flatbuffers.Builder):
     """A builder that writes each distinct numeric vector once.
 

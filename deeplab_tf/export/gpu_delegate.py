@@ -24,6 +24,8 @@ import collections
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
+from deeplab_tf.export.flatbuffer import operator_name
+
 # Builtin ops that the GPU delegate parses (LiteRT model_builder.cc, NewOperationParser).
 # DEQUANTIZE and QUANTIZE only with quantized models enabled, the default of
 # TfLiteGpuDelegateOptionsV2; a DEQUANTIZE of constant float16 weights (fp16 exports)
@@ -50,7 +52,6 @@ _CASTS = {(schema.TensorType.BOOL, t) for t in _FLOAT} | {(t, schema.TensorType.
 _F32_I32 = (schema.TensorType.FLOAT32, schema.TensorType.INT32)
 _CASTS |= {(a, b) for a in _F32_I32 for b in _F32_I32}
 _TWO_OPERAND = {"DIV", "SUB", "MAXIMUM", "MINIMUM", "POW", "SQUARED_DIFFERENCE", "FLOOR_DIV", "FLOOR_MOD"}
-_NAMES = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
 _TYPE_NAMES = {code: name for name, code in vars(schema.TensorType).items() if not name.startswith("_")}
 
 
@@ -154,7 +155,7 @@ def gpu_delegate_report(tflite_bytes: bytes) -> dict:
     unsupported = []
     for i, op in enumerate(operators):
         code = model.operatorCodes[op.opcodeIndex]
-        name = _NAMES.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
+        name = operator_name(model, op)
         inputs = [spec(int(i)) for i in (op.inputs if op.inputs is not None else [])]
         outputs = [spec(i) for i in _indices(op.outputs)]
         problem = _op_problem(name, code.version, op.builtinOptions, inputs, outputs, quantized_model)
