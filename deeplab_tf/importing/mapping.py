@@ -174,14 +174,14 @@ def conv_scopes(model: keras.Model, config: ModelConfig) -> tuple[dict[str, str]
 
 def backbone_layers(model: keras.Model, config: ModelConfig) -> list[str]:
     """The layers of ``model`` that the backbone's original names cover: its convolutions (those of
-    no head) and their batch norms, in model order.
+    no head, named or not) and their batch norms, in model order.
 
     Raises:
       ValueError: a backbone whose original names are not mapped yet.
     """
-    scopes, _ = conv_scopes(model, config)
+    scopes, unnamed = conv_scopes(model, config)
     heads = head_scopes(config)
-    convs = {name for name in scopes if _head_scope(name, heads) is None}
+    convs = {name for name in [*scopes, *unnamed] if _head_scope(name, heads) is None}
     bn_convs = batch_norm_convs(model)
     return [layer.name for layer in model.layers if layer.name in convs or bn_convs.get(layer.name) in convs]
 

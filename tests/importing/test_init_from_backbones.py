@@ -6,7 +6,11 @@ names with their ImageNet classifiers and training state, independently of deepl
 
 import deeplab_tf  # noqa: F401, I001  (selects Keras 2 before TensorFlow is imported)
 
+import json
 import os
+import pathlib
+import subprocess
+import sys
 import tarfile
 
 import numpy as np
@@ -34,6 +38,7 @@ from deeplab_tf.importing.sources import Source
 from deeplab_tf.models import build_deeplab, get_backbone_spec
 from deeplab_tf.models.deeplab import build_deeplab_with_backbone
 
+REPO = pathlib.Path(__file__).resolve().parents[2]
 # The heads of a DeepLab model: what a backbone alone leaves freshly initialized.
 HEAD_PREFIXES = ("aspp_", "decoder_", "logits_")
 # feature_extractor.py's _PREPROCESS_FN: [-1, 1] for the beta variants, the ImageNet mean subtracted otherwise.
@@ -136,26 +141,42 @@ def test_resnet_v1_50_beta_computes_the_original_backbone(resnet50_beta_archive)
     assert get_backbone_spec("resnet50_beta_deeplab").preprocessing.to_dict() == UNIT_RANGE
 
 
-@pytest.mark.parametrize("name, beta", [("resnet101_beta_deeplab", True), ("resnet101_deeplab", False)])
-def test_resnet_v1_101_has_the_originals_variables_and_end_points(name, beta):
+def resnet_v1_101_variables(beta: bool) -> dict:
     variables = _Variables(seed=9)
     original_resnet_v1_backbone(variables, "resnet_v1_101", resnet_v1_blocks(23), beta=beta)
-    values = variables.values
-    # 3 root convs (beta) or 1, 3 convs in each of 3 + 4 + 23 + 3 units, 4 shortcuts: weights + 4 batch-norm variables
-    assert len(values) == 5 * ((3 if beta else 1) + 3 * 33 + 4)
+    return variables.values
+
+
+def _resnet_v1_101(name: str):
     config = override(
         get_experiment("deeplabv3plus_resnet101_beta_cityscapes", smoke=True),
         {"model.backbone.name": name, "model.input_size": f"{SIZE},{SIZE}"},
     )
     model, backbone = build_deeplab_with_backbone(config.model)
-    assignment = mapping.assign_backbone(model, config.model, Source("resnet_v1_101.ckpt", "tf1_checkpoint", values, False))
-    assert assignment.used == set(values)
-    mapping.apply(model, assignment)
-    images = np.random.default_rng(10).uniform(-1, 1, (1, SIZE, SIZE, 3)) * (1 if beta else 100)
-    images = tf.constant(images, tf.float32)
-    end_points = original_resnet_v1(images, values, 16, (1, 2, 4), "resnet_v1_101", resnet_v1_blocks(23), beta)
+    return config, model, backbone
+
+
+def test_resnet_v1_101_beta_takes_every_variable_and_computes_the_original_backbone():
+    """block3's 23 units, its decoder end point unit_22; OS16 with multi-grid (1, 2, 4)."""
+    values = resnet_v1_101_variables(beta=True)
+    assert len(values) == 5 * (3 + 3 * 33 + 4)  # root, 3 + 4 + 23 + 3 units, 4 shortcuts: a conv + 4 BN variables
+    config, model, backbone = _resnet_v1_101("resnet101_beta_deeplab")
+    report = initial.load_backbone(model, config, Source("resnet_v1_101.ckpt", "tf1_checkpoint", values, folded=False))
+    assert len(report["loaded"]) == 2 * (3 + 3 * 33 + 4) and report["not_used"] == []
+    images = tf.constant(np.random.default_rng(10).uniform(-1, 1, (1, SIZE, SIZE, 3)), tf.float32)
+    end_points = original_resnet_v1(images, values, 16, (1, 2, 4), "resnet_v1_101", resnet_v1_blocks(23), beta=True)
     _compare_levels(backbone, {**end_points, "images": images}, resnet_levels("resnet_v1_101", 23))
-    assert get_backbone_spec(name).preprocessing.to_dict() == (UNIT_RANGE if beta else MEAN_SUBTRACTED)
+    assert get_backbone_spec("resnet101_beta_deeplab").preprocessing.to_dict() == UNIT_RANGE
+
+
+def test_resnet_v1_101_takes_every_variable_of_the_original():
+    """The 7x7 root (resnet50_deeplab's, checked against the original in test_import_backbones) on 101 units."""
+    values = resnet_v1_101_variables(beta=False)
+    assert len(values) == 5 * (1 + 3 * 33 + 4)
+    config, model, _ = _resnet_v1_101("resnet101_deeplab")
+    source = Source("resnet_v1_101.ckpt", "tf1_checkpoint", values, folded=False)
+    assert mapping.assign_backbone(model, config.model, source).used == set(values)
+    assert get_backbone_spec("resnet101_deeplab").preprocessing.to_dict() == MEAN_SUBTRACTED
 
 
 # --- MobileNetV2's ImageNet checkpoint; errors ----------------------------------------------
@@ -226,3 +247,21 @@ def test_released_weights_are_read_once_for_a_run(mobilenet_imagenet, monkeypatc
     initial_weights_fn(init, config, lambda line: None)(build_deeplab(config.model))
     assert init_from_record(init)["kind"] == "tf1_checkpoint"
     assert reads == [prefix]
+
+
+def test_deeplab_train_cli_starts_from_a_backbone_alone(mobilenet_imagenet, records, tmp_path):
+    prefix, _, _ = mobilenet_imagenet
+    run = tmp_path / "run"
+    command = [
+        sys.executable, "-m", "deeplab_tf.cli.train", "--experiment=deeplabv3_mnv2_dm10_pascal",
+        f"--init_from={prefix}", f"--model_dir={run}", f"--data_dir={records}", "--crop_size=65,65",
+        "--batch_size=2", "--train_steps=1", "--config=data.dataset=synthetic", "--config=model.num_classes=6",
+        "--config=data.eval_size=none", "--config=train.eval_every=-1",
+    ]  # fmt: skip
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO))
+    first = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert f"init_from {prefix}: loaded " in first.stdout
+    assert "  not used: MobilenetV2/Logits/Conv2d_1c_1x1/weights: shape [1, 1, 1280, 1001]" in first.stdout
+    record = json.loads((run / "init_from.json").read_text())
+    assert record["kind"] == "tf1_checkpoint" and record["source"] == prefix
