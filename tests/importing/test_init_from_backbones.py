@@ -9,6 +9,7 @@ import deeplab_tf  # noqa: F401, I001  (selects Keras 2 before TensorFlow is imp
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import tarfile
@@ -98,17 +99,12 @@ def test_resnet_v1_50_beta_imagenet_checkpoint_starts_a_training_run(resnet50_be
     first = next(iter(values))
     assert not_used == sorted(["resnet_v1_50/logits/weights", "resnet_v1_50/logits/biases",
                                f"{first}/Momentum", TRAINING_STATE])  # fmt: skip
-    unit = "resnet_v1_50/block3/unit_6/bottleneck_v1"
-    for layer, attribute, name in [
-        ("conv1_1", "kernel", "resnet_v1_50/conv1_1/weights"),
-        ("conv1_3", "kernel", "resnet_v1_50/conv1_3/weights"),
-        ("conv1_2_bn", "moving_variance", "resnet_v1_50/conv1_2/BatchNorm/moving_variance"),
-        ("block1_unit_1_shortcut", "kernel", "resnet_v1_50/block1/unit_1/bottleneck_v1/shortcut/weights"),
-        ("block3_unit_6_conv2", "kernel", f"{unit}/conv2/weights"),
-        ("block3_unit_6_conv2_bn", "gamma", f"{unit}/conv2/BatchNorm/gamma"),  # epsilon 1e-5 on both sides
-        ("block4_unit_3_conv3_bn", "beta", "resnet_v1_50/block4/unit_3/bottleneck_v1/conv3/BatchNorm/beta"),
-    ]:
-        np.testing.assert_array_equal(getattr(model.get_layer(layer), attribute).numpy(), values[name], err_msg=layer)
+    for name in backbone:  # every weight the checkpoint's, batch norms too (epsilon 1e-5 on both sides)
+        conv = name.removesuffix("_bn")
+        scope = "resnet_v1_50/" + re.sub(r"^block(\d)_unit_(\d+)_", r"block\1/unit_\2/bottleneck_v1/", conv)
+        leaves = ["BatchNorm/gamma", "BatchNorm/beta", "BatchNorm/moving_mean", "BatchNorm/moving_variance"]
+        for got, leaf in zip(model.get_layer(name).get_weights(), leaves if name != conv else ["weights"], strict=True):
+            np.testing.assert_array_equal(got, values[f"{scope}/{leaf}"], err_msg=name)
     for name, weights in fresh.items():  # the heads keep their fresh initialization
         for got, want in zip(model.get_layer(name).get_weights(), weights, strict=True):
             np.testing.assert_array_equal(got, want, err_msg=name)
