@@ -20,6 +20,11 @@ Fine-tuning from trained or released weights (a new run; a classifier of another
 
 (runs/demo_257 from deeplab-import; a batch norm folded in the source gets the statistics of a few
 training batches first, computing the same, so that training mode does not rescale every layer.)
+An ImageNet backbone of the model zoo (no logits/semantic) loads every backbone layer by its original
+name; the ASPP, decoder and logits start fresh:
+
+    deeplab-train --experiment=deeplabv3plus_resnet101_beta_cityscapes \
+        --init_from=resnet_v1_101_2018_05_04.tar.gz --model_dir=runs/r101 --data_dir=records/cityscapes
 
 Any config field can be set with --config=dotted.key=value; --flagfile=FILE works.
 """
@@ -49,7 +54,8 @@ flags.DEFINE_string(
     None,
     "Start a new run from these weights: a model_dir (its best, else latest checkpoint) or released "
     "weights (TF1 checkpoint prefix, model-zoo .tar.gz, float .tflite; see deeplab-import). Layers of "
-    "other shapes (the classifier, with another class count) start fresh. Ignored when resuming.",
+    "other shapes (the classifier, with another class count) start fresh; weights of a backbone alone "
+    "(the model zoo's ImageNet checkpoints) set the backbone, the heads start fresh. Ignored when resuming.",
 )
 flags.mark_flag_as_required("model_dir")
 
@@ -83,12 +89,13 @@ def main(argv):
     initial_weights = None
     if FLAGS.init_from:
         from deeplab_tf.artifacts.model_dir import ModelDir
-        from deeplab_tf.importing.initial import init_from_record, initial_weights_fn
+        from deeplab_tf.importing.initial import init_from_record, initial_weights_fn, read_init_from
 
-        initial_weights = initial_weights_fn(FLAGS.init_from, config)
         run = ModelDir(FLAGS.model_dir)
-        if run.latest_checkpoint() is None:  # a new run: say where it starts from
-            run.write_init_from(init_from_record(FLAGS.init_from))
+        if run.latest_checkpoint() is None:  # a new run: read the weights once, say where it starts from
+            init = read_init_from(FLAGS.init_from)
+            initial_weights = initial_weights_fn(init, config)
+            run.write_init_from(init_from_record(init))
     result = train(
         config,
         FLAGS.model_dir,

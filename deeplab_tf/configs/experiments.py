@@ -414,3 +414,41 @@ def deeplabv3plus_resnet50_cityscapes_original() -> ExperimentConfig:
             align_corners=True,
         ),
     )
+
+
+@register_experiment
+def deeplabv3plus_resnet50_beta_cityscapes() -> ExperimentConfig:
+    """DeepLab v3+ on research/deeplab's ``resnet_v1_50_beta`` (core/resnet_v1_beta.py: root of three
+    3x3 convs, input in [-1, 1]), otherwise ``deeplabv3plus_resnet50_cityscapes_original``: OS16,
+    multi-grid (1, 2, 4), dense ASPP (6, 12, 18) and decoder of 256 filters, align-corners resizes,
+    Cityscapes 19 classes, 769x769. Starts from the model zoo's ImageNet checkpoint
+    resnet_v1_50_2018_05_04.tar.gz (as downloaded): the backbone loads, the heads start fresh.
+
+    deeplab-train --experiment=deeplabv3plus_resnet50_beta_cityscapes \
+        --init_from=resnet_v1_50_2018_05_04.tar.gz --data_dir=DIR --model_dir=DIR
+    """
+    return _on_backbone(
+        deeplabv3plus_resnet50_cityscapes_original(),
+        "resnet50_beta_deeplab",
+        name="deeplabv3plus_resnet50_beta_cityscapes",
+        description="DeepLab v3+, the original's resnet_v1_50_beta multi-grid (1,2,4), OS16, Cityscapes 769x769",
+    )
+
+
+@register_experiment
+def deeplabv3plus_resnet101_beta_cityscapes() -> ExperimentConfig:
+    """``deeplabv3plus_resnet50_beta_cityscapes`` on ``resnet_v1_101_beta`` (block3 of 23 units).
+    Starts from the model zoo's ImageNet checkpoint resnet_v1_101_2018_05_04.tar.gz (as downloaded).
+
+    deeplab-train --experiment=deeplabv3plus_resnet101_beta_cityscapes \
+        --init_from=resnet_v1_101_2018_05_04.tar.gz --data_dir=DIR --model_dir=DIR
+    """
+    base = deeplabv3plus_resnet50_beta_cityscapes()
+    description = base.description.replace("resnet_v1_50_beta", "resnet_v1_101_beta")
+    return _on_backbone(base, "resnet101_beta_deeplab", "deeplabv3plus_resnet101_beta_cityscapes", description)
+
+
+def _on_backbone(base: ExperimentConfig, backbone: str, name: str, description: str) -> ExperimentConfig:
+    """``base`` on another registered backbone (the rest of the backbone config kept)."""
+    model = replace(base.model, backbone=replace(base.model.backbone, name=backbone))
+    return replace(base, name=name, description=description, model=model)

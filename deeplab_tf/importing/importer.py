@@ -40,7 +40,8 @@ def import_weights(source_path: str, config: ExperimentConfig, model_dir: str) -
     Raises:
       FileExistsError: ``model_dir`` exists and is not empty.
       FileNotFoundError, ValueError: see ``read_source``; ``mapping.ImportMismatch`` (a ValueError)
-        when source and model do not pair one to one; a shape mismatch naming both tensors.
+        when source and model do not pair one to one; a shape mismatch naming both tensors; a
+        source without a classifier (a backbone alone: for ``deeplab-train --init_from``).
     """
     import tensorflow as tf
 
@@ -50,6 +51,13 @@ def import_weights(source_path: str, config: ExperimentConfig, model_dir: str) -
     if os.path.exists(model_dir) and not os.path.isdir(model_dir):
         raise FileExistsError(f"model_dir {model_dir} is a file")
     source = read_source(source_path)
+    if mapping.segmentation_classes(source) is None:
+        raise ValueError(
+            f"{source_path} has no {mapping.LOGITS_SCOPE} classifier: the weights of a backbone alone (such as "
+            "the model zoo's ImageNet checkpoints), not a DeepLab segmentation model, which deeplab-import takes "
+            f"whole. Start a training run from it instead: deeplab-train --init_from={source_path} "
+            "--experiment=NAME --model_dir=DIR (the backbone loads, the ASPP, decoder and logits start fresh)"
+        )
     model_config = dataclasses.replace(config.model, backbone=dataclasses.replace(config.model.backbone, weights=None))
     model = build_deeplab(model_config)
     assignment = mapping.assign(model, model_config, source)

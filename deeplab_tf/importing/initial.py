@@ -1,7 +1,9 @@
 """The weights a new training run starts from (deeplab-train --init_from=MODEL_DIR|SOURCE).
 
 Layers are matched by name; a layer whose weights have other shapes (the classifier of a
-model with another class count) keeps its fresh initialization. What was loaded and what was
+model with another class count) keeps its fresh initialization. Released weights of a backbone
+alone (the model zoo's ImageNet checkpoints: no ``logits/semantic``) set every backbone layer by
+its original name and leave the ASPP, decoder and logits fresh. What was loaded and what was
 not is reported, so that a run never starts half-initialized without saying so.
 """
 
@@ -19,48 +21,94 @@ from deeplab_tf.data.pipeline import training_images
 from deeplab_tf.evaluation.evaluator import load_trained_model
 from deeplab_tf.importing import mapping
 from deeplab_tf.importing.importer import provenance
-from deeplab_tf.importing.sources import read_source
+from deeplab_tf.importing.sources import Source, read_source
 from deeplab_tf.models import build_deeplab, get_backbone_spec
 from deeplab_tf.models.backbones.pretrained import copy_same_named_layers
 from deeplab_tf.models.batch_norm import folded_batch_norms, unfold_batch_norms
 
 
-def source_model(init_from: str, config: ExperimentConfig) -> keras.Model:
-    """The model whose weights ``init_from`` holds: a model_dir's best (else latest) checkpoint
-    in its own experiment's architecture, or released weights imported into ``config``'s
+@dataclasses.dataclass(frozen=True)
+class InitFrom:
+    """What ``--init_from`` names, read once.
+
+    Attributes:
+      path: as given.
+      source: the released weights read from ``path``; None for a deeplab_tf model_dir.
+    """
+
+    path: str
+    source: Source | None = None
+
+    @property
+    def backbone_only(self) -> bool:
+        """Released weights of a backbone alone (no ``logits/semantic``: the model zoo's ImageNet checkpoints)."""
+        return self.source is not None and mapping.segmentation_classes(self.source) is None
+
+
+def read_init_from(path: str) -> InitFrom:
+    """Reads ``--init_from=PATH``: a model_dir (its checkpoint is read when used), or released weights.
+
+    Raises:
+      FileNotFoundError, ValueError: see ``read_source``.
+    """
+    if ModelDir(path).has_experiment():
+        return InitFrom(path)
+    return InitFrom(path, read_source(path))
+
+
+def source_model(init: InitFrom, config: ExperimentConfig) -> keras.Model:
+    """The model whose weights ``init`` holds: a model_dir's best (else latest) checkpoint in its
+    own experiment's architecture, or a released segmentation model imported into ``config``'s
     architecture with the source's class count.
 
     Raises:
-      FileNotFoundError: nothing at ``init_from``, or a model_dir without checkpoints.
-      ValueError: see ``read_source`` and ``mapping.assign``.
+      FileNotFoundError: a model_dir without checkpoints.
+      ValueError: weights of a backbone alone (``load_backbone`` takes them); see ``mapping.assign``.
     """
-    if ModelDir(init_from).has_experiment():
-        saved = load_experiment(init_from)
-        checkpoint = ModelDir(init_from).best_or_latest_checkpoint()
+    if init.source is None:
+        saved = load_experiment(init.path)
+        checkpoint = ModelDir(init.path).best_or_latest_checkpoint()
         if checkpoint is None:
-            raise FileNotFoundError(f"--init_from {init_from} holds no checkpoint (in best/ or ckpt/)")
+            raise FileNotFoundError(f"--init_from {init.path} holds no checkpoint (in best/ or ckpt/)")
         model, _ = load_trained_model(saved.model, checkpoint, config.model.input_size)
         return model
-    source = read_source(init_from)
-    num_classes = source_classes(source)
+    num_classes = mapping.segmentation_classes(init.source)
+    if num_classes is None:
+        raise ValueError(f"{init.path} has no {mapping.LOGITS_SCOPE}/weights: not a DeepLab segmentation model")
     model_config = dataclasses.replace(
         config.model, num_classes=num_classes, backbone=dataclasses.replace(config.model.backbone, weights=None)
     )
     model = build_deeplab(model_config)
-    mapping.apply(model, mapping.assign(model, model_config, source))
+    mapping.apply(model, mapping.assign(model, model_config, init.source))
     return model
 
 
-def source_classes(source) -> int:
-    """The class count of released weights: the output channels of ``logits/semantic``.
+def load_backbone(model: keras.Model, config: ExperimentConfig, source: Source) -> dict:
+    """Sets every backbone layer of ``model`` from ``source``, weights of the backbone alone, by the
+    original names (``mapping.assign_backbone``); the ASPP, decoder and logits keep their fresh
+    initialization.
+
+    Returns:
+      ``{"loaded": [layer names], "not_loaded": [(layer name, reason)], "not_used": [(source
+      variable, reason)]}`` (not used: what no backbone layer takes, such as an ImageNet classifier,
+      and the training state).
 
     Raises:
-      ValueError: the source has no ``logits/semantic`` kernel.
+      ValueError: see ``mapping.assign_backbone``.
     """
-    kernel = source.values.get("logits/semantic/weights")
-    if kernel is None:
-        raise ValueError(f"{source.path} has no logits/semantic/weights: not a DeepLab segmentation model")
-    return int(kernel.shape[0] if source.folded else kernel.shape[-1])
+    assignment = mapping.assign_backbone(model, config.model, source)
+    mapping.apply(model, assignment)
+    not_loaded = [
+        (layer.name, "not in the source (weights of the backbone alone): freshly initialized")
+        for layer in model.layers
+        if layer.weights and layer.name not in assignment.values
+    ]
+    not_used = [
+        (name, f"shape {list(source.values[name].shape)}: no layer of backbone {config.model.backbone.name} takes it")
+        for name in sorted(set(source.values) - assignment.used)
+    ]
+    not_used += [(name, "not a weight of the network (training state)") for name in source.ignored]
+    return {"loaded": list(assignment.values), "not_loaded": not_loaded, "not_used": not_used}
 
 
 def transfer(model: keras.Model, source: keras.Model) -> dict:
@@ -81,31 +129,37 @@ def transfer(model: keras.Model, source: keras.Model) -> dict:
     return {"loaded": loaded, "not_loaded": not_loaded}
 
 
-def init_from_record(init_from: str) -> dict:
+def init_from_record(init: InitFrom) -> dict:
     """What a run started with --init_from records in ``model_dir/init_from.json``: the model_dir
     it started from, or the released weights' provenance (``importer.provenance``)."""
-    if ModelDir(init_from).has_experiment():
-        return {"init_from": os.path.abspath(init_from), "kind": None}
-    return {"init_from": os.path.abspath(init_from), **provenance(init_from, read_source(init_from))}
+    if init.source is None:
+        return {"init_from": os.path.abspath(init.path), "kind": None}
+    return {"init_from": os.path.abspath(init.path), **provenance(init.path, init.source)}
 
 
-def initial_weights_fn(init_from: str, config: ExperimentConfig, log=print):
-    """``fn(model)`` for ``trainer.train(initial_weights=...)``: loads ``init_from`` into the model
-    and logs what was loaded and what was not.
+def initial_weights_fn(init: InitFrom, config: ExperimentConfig, log=print):
+    """``fn(model)`` for ``trainer.train(initial_weights=...)``: loads ``init`` into the model and
+    logs what was loaded and what was not (and, for a backbone alone, which source variables were
+    not used).
 
     Raises:
       ValueError: not a single layer could be loaded (another architecture).
     """
 
     def initialize(model: keras.Model) -> None:
-        report = transfer(model, source_model(init_from, config))
+        if init.backbone_only:
+            report = load_backbone(model, config, init.source)
+        else:
+            report = transfer(model, source_model(init, config))
         if not report["loaded"]:
             raise ValueError(
-                f"--init_from {init_from}: no layer of {model.name} fits the source (another architecture?)"
+                f"--init_from {init.path}: no layer of {model.name} fits the source (another architecture?)"
             )
-        log(f"init_from {init_from}: loaded {len(report['loaded'])} layers, {len(report['not_loaded'])} not loaded")
+        log(f"init_from {init.path}: loaded {len(report['loaded'])} layers, {len(report['not_loaded'])} not loaded")
         for name, reason in report["not_loaded"]:
             log(f"  not loaded: {name}: {reason}")
+        for name, reason in report.get("not_used", []):
+            log(f"  not used: {name}: {reason}")
         folded = folded_batch_norms(model)
         if folded:
             batches = config.quant.calibration_batches

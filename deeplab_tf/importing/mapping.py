@@ -21,9 +21,12 @@ import tf_keras as keras
 from deeplab_tf.configs.base import ModelConfig
 from deeplab_tf.importing.sources import Source
 from deeplab_tf.models.aspp import atrous_rates
+from deeplab_tf.models.backbones import resnet_deeplab
 
 # Batch-norm epsilon of the original heads (research/deeplab model.py's batch_norm_params).
 HEAD_BN_EPSILON = 1e-5
+# The classifier of research/deeplab's model.py: what makes weights a segmentation model's.
+LOGITS_SCOPE = "logits/semantic"
 # The bias a TOCO/TFLite converter gives a convolution it folded batch norm into, by preference.
 _FOLDED_BIASES = ("Conv2D_bias", "depthwise_bias", "biases", "bias")
 
@@ -70,15 +73,20 @@ def _xception_65_scope(name: str) -> str | None:
     return None
 
 
-def _resnet_v1_50_scope(name: str) -> str | None:
-    """research/deeplab's core/resnet_v1_beta.py resnet_v1_50 (scope ``resnet_v1_50``)."""
-    if name == "conv1":
-        return "resnet_v1_50/conv1"
-    match = re.fullmatch(r"block(\d)_unit_(\d+)_(conv[123]|shortcut)", name)
-    if match:
-        block, unit, layer = match.groups()
-        return f"resnet_v1_50/block{block}/unit_{unit}/bottleneck_v1/{layer}"
-    return None
+def _resnet_v1_scope(network: str) -> Callable[[str], str | None]:
+    """research/deeplab's core/resnet_v1_beta.py ``network`` (``resnet_v1_50``, ``resnet_v1_101``; their
+    beta variants, root ``conv1_1..3`` instead of ``conv1``, keep the scope: feature_extractor's name_scope)."""
+
+    def scope(name: str) -> str | None:
+        if re.fullmatch(r"conv1(_[123])?", name):
+            return f"{network}/{name}"
+        match = re.fullmatch(r"block(\d)_unit_(\d+)_(conv[123]|shortcut)", name)
+        if match:
+            block, unit, layer = match.groups()
+            return f"{network}/block{block}/unit_{unit}/bottleneck_v1/{layer}"
+        return None
+
+    return scope
 
 
 # Batch-norm epsilons of the original backbones: TF-slim's mobilenet training_scope (slim.batch_norm's
@@ -86,7 +94,10 @@ def _resnet_v1_50_scope(name: str) -> str | None:
 BACKBONES = {
     "mobilenet_v2": BackboneNames(_mobilenet_v2_scope, bn_epsilon=1e-3),
     "xception65": BackboneNames(_xception_65_scope, bn_epsilon=1e-3),
-    "resnet50_deeplab": BackboneNames(_resnet_v1_50_scope, bn_epsilon=1e-5),
+    **{
+        name: BackboneNames(_resnet_v1_scope(variant.scope), bn_epsilon=resnet_deeplab.RESNET_BN_EPSILON)
+        for name, variant in resnet_deeplab.VARIANTS.items()
+    },
 }
 
 
@@ -115,8 +126,25 @@ def head_scopes(config: ModelConfig) -> dict[str, str]:
     else:  # slim.repeat(..., 2, slim.conv2d, scope="decoder_conv0") numbers its convs inside its scope
         scopes["decoder_conv1"] = "decoder/decoder_conv0/decoder_conv0_1"
         scopes["decoder_conv2"] = "decoder/decoder_conv0/decoder_conv0_2"
-    scopes["logits_conv"] = "logits/semantic"
+    scopes["logits_conv"] = LOGITS_SCOPE
     return scopes
+
+
+def _head_scope(name: str, heads: dict[str, str]) -> str | None:
+    """The original scope of head convolution ``name`` (``head_scopes``; separable convs add the
+    original's ``_depthwise`` / ``_pointwise``), None for a layer that is not a head's."""
+    base, suffix = re.fullmatch(r"(.*?)(_depthwise|_pointwise)?", name).groups()
+    return heads[base] + (suffix or "") if base in heads else heads.get(name)
+
+
+def segmentation_classes(source: Source) -> int | None:
+    """The class count of a DeepLab segmentation model's weights: the output channels of its
+    ``logits/semantic`` kernel; None for weights without one (a backbone alone, such as the model
+    zoo's ImageNet checkpoints)."""
+    kernel = source.values.get(f"{LOGITS_SCOPE}/weights")
+    if kernel is None:
+        return None
+    return int(kernel.shape[0] if source.folded else kernel.shape[-1])
 
 
 def conv_scopes(model: keras.Model, config: ModelConfig) -> tuple[dict[str, str], list[str]]:
@@ -136,14 +164,26 @@ def conv_scopes(model: keras.Model, config: ModelConfig) -> tuple[dict[str, str]
     for layer in model.layers:
         if not isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)):
             continue
-        base, suffix = re.fullmatch(r"(.*?)(_depthwise|_pointwise)?", layer.name).groups()
-        scope = heads[base] + (suffix or "") if base in heads else None
-        scope = scope or heads.get(layer.name) or backbone.scope(layer.name)
+        scope = _head_scope(layer.name, heads) or backbone.scope(layer.name)
         if scope is None:
             unnamed.append(layer.name)
         else:
             scopes[layer.name] = scope
     return scopes, unnamed
+
+
+def backbone_layers(model: keras.Model, config: ModelConfig) -> list[str]:
+    """The layers of ``model`` that the backbone's original names cover: its convolutions (those of
+    no head, named or not) and their batch norms, in model order.
+
+    Raises:
+      ValueError: a backbone whose original names are not mapped yet.
+    """
+    scopes, unnamed = conv_scopes(model, config)
+    heads = head_scopes(config)
+    convs = {name for name in [*scopes, *unnamed] if _head_scope(name, heads) is None}
+    bn_convs = batch_norm_convs(model)
+    return [layer.name for layer in model.layers if layer.name in convs or bn_convs.get(layer.name) in convs]
 
 
 def batch_norm_convs(model: keras.Model) -> dict[str, str]:
@@ -167,10 +207,50 @@ def assign(model: keras.Model, config: ModelConfig, source: Source) -> Assignmen
       ValueError: a source variable whose shape does not fit its weight (the first one, naming
         both tensors and both shapes); an unsupported backbone.
     """
+    assignment, missing = _pair(model, config, source, layers=None)
+    unused = sorted(set(source.values) - assignment.used)
+    if missing or unused:
+        raise ImportMismatch(_mismatch_message(source, model, missing, unused))
+    return assignment
+
+
+def assign_backbone(model: keras.Model, config: ModelConfig, source: Source) -> Assignment:
+    """The value of every weight of ``model``'s backbone (``backbone_layers``) from ``source``, weights
+    of the backbone alone (the model zoo's ImageNet checkpoints). Source variables no backbone weight
+    takes (an ImageNet classifier, layers past the original's feature extractor) are left unused.
+
+    Raises:
+      ValueError: no variable of ``source`` fits the backbone (another network), naming the source;
+        a source variable whose shape does not fit its weight; an unsupported backbone.
+      ImportMismatch: backbone weights without a source variable: nothing is assigned; the
+        message lists both sides.
+    """
+    layers = backbone_layers(model, config)
+    assignment, missing = _pair(model, config, source, layers=set(layers))
+    if not assignment.used:
+        scopes, _ = conv_scopes(model, config)
+        expected = ", ".join(scopes[name] for name in layers[:6] if name in scopes)
+        held = ", ".join(sorted(source.values)[:3]) or "no weights"
+        raise ValueError(
+            f"{source.path} fits no layer of backbone {config.backbone.name!r}: none of its variables has the "
+            f"backbone's original names ({expected}, ...); it holds {held}, ... (another network?)"
+        )
+    if missing:
+        unused = sorted(set(source.values) - assignment.used)
+        raise ImportMismatch(_mismatch_message(source, model, missing, unused))
+    return assignment
+
+
+def _pair(
+    model: keras.Model, config: ModelConfig, source: Source, layers: set[str] | None
+) -> tuple[Assignment, list[str]]:
+    """What ``assign`` and ``assign_backbone`` share: the values of ``layers`` (None: all) of ``model``
+    from ``source``, and the weights without a source variable."""
     scopes, unnamed = conv_scopes(model, config)
     bn_convs = batch_norm_convs(model)
     backbone_epsilon = BACKBONES[config.backbone.name].bn_epsilon
-    heads = set(head_scopes(config).values())
+    heads = head_scopes(config)
+    unnamed = [name for name in unnamed if layers is None or name in layers]
     values, used, missing, derived = {}, set(), [f"layer {name} (no original name)" for name in unnamed], []
 
     def take(name: str, weight, transform=lambda v: v) -> np.ndarray | None:
@@ -191,7 +271,7 @@ def assign(model: keras.Model, config: ModelConfig, source: Source) -> Assignmen
         return next((name for name in candidates if name in source.values), candidates[0])
 
     for layer in model.layers:
-        if not layer.weights:
+        if not layer.weights or (layers is not None and layer.name not in layers):
             continue
         if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)):
             if layer.name not in scopes:
@@ -227,18 +307,13 @@ def assign(model: keras.Model, config: ModelConfig, source: Source) -> Assignmen
             variance = take(f"{bn}/moving_variance", layer.moving_variance)
             if gamma is None or variance is None:
                 continue
-            epsilon = (
-                HEAD_BN_EPSILON if scope.split("/")[0] in heads or scope.startswith("decoder/") else backbone_epsilon
-            )
+            epsilon = HEAD_BN_EPSILON if _head_scope(conv, heads) else backbone_epsilon
             # gamma / sqrt(var + eps_source) == gamma' / sqrt(var + eps_keras): exact in inference
             gamma = gamma * np.sqrt((variance + layer.epsilon) / (variance + epsilon)).astype(np.float32)
             values[layer.name] = [gamma, beta, mean, variance]
         else:
             missing.extend(f"{w.name} {w.shape.as_list()} <- (no original name)" for w in layer.weights)
-    unused = sorted(set(source.values) - used)
-    if missing or unused:
-        raise ImportMismatch(_mismatch_message(source, model, missing, unused))
-    return Assignment(values, used, derived)
+    return Assignment(values, used, derived), missing
 
 
 def _tflite_layout(depthwise: bool) -> Callable[[np.ndarray], np.ndarray]:
@@ -269,7 +344,7 @@ def _mismatch_message(
 
 
 def apply(model: keras.Model, assignment: Assignment) -> None:
-    """Sets the assigned weights (every weighted layer of ``model`` has a value)."""
+    """Sets the assigned weights (of every weighted layer of ``model``, or of its backbone's)."""
     for layer in model.layers:
-        if layer.weights:
+        if layer.name in assignment.values:
             layer.set_weights(assignment.values[layer.name])

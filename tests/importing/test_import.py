@@ -303,7 +303,7 @@ def test_a_quantized_tflite_is_refused():
 
 def test_init_from_with_another_class_count_trains_and_evaluates(dm05_values, records, tmp_path):
     from deeplab_tf.evaluation.evaluator import evaluate
-    from deeplab_tf.importing.initial import initial_weights_fn, source_model, transfer
+    from deeplab_tf.importing.initial import initial_weights_fn, read_init_from, source_model, transfer
     from deeplab_tf.models import get_backbone_spec
     from deeplab_tf.training.trainer import train
 
@@ -315,12 +315,13 @@ def test_init_from_with_another_class_count_trains_and_evaluates(dm05_values, re
          "train.checkpoint_every": 2, "train.eval_every": -1},
     )  # fmt: skip
     lines = []
-    result = train(config, str(tmp_path / "run"), initial_weights=initial_weights_fn(prefix, config, lines.append))
+    init = read_init_from(prefix)
+    result = train(config, str(tmp_path / "run"), initial_weights=initial_weights_fn(init, config, lines.append))
     assert result["step"] == 2
     assert lines[0].startswith(f"init_from {prefix}: loaded ") and "1 not loaded" in lines[0]
     assert lines[1].startswith("  not loaded: logits_conv: shapes [[1, 1, 256, 21], [21]] in the source")
     trained, _ = load_trained_model(config.model, find_checkpoint(str(tmp_path / "run")))
-    imported = source_model(prefix, config)
+    imported = source_model(init, config)
     report = transfer(build_deeplab(config.model), imported)
     assert [name for name, _ in report["not_loaded"]] == ["logits_conv"]
     # two steps moved the weights from the imported ones, and the run evaluates
@@ -333,7 +334,7 @@ def test_init_from_with_another_class_count_trains_and_evaluates(dm05_values, re
 
 
 def test_weights_origin_follows_imports_qat_and_init_from(dm05_values, tmp_path):
-    from deeplab_tf.importing.initial import init_from_record
+    from deeplab_tf.importing.initial import init_from_record, read_init_from
     from deeplab_tf.training import checkpoints
 
     prefix = write_tf1_checkpoint(tmp_path / "zoo" / "model.ckpt", dm05_values)
@@ -346,7 +347,7 @@ def test_weights_origin_follows_imports_qat_and_init_from(dm05_values, tmp_path)
     for name, init_from in [("from_dir", tmp_path / "imported"), ("from_file", prefix)]:
         (tmp_path / name).mkdir()
         checkpoints.write_json_atomic(
-            str(tmp_path / name / checkpoints.INIT_FROM_FILE), init_from_record(str(init_from))
+            str(tmp_path / name / checkpoints.INIT_FROM_FILE), init_from_record(read_init_from(str(init_from)))
         )
         assert checkpoints.weights_origin(str(tmp_path / name)) == origin
     checkpoints.save_experiment(str(tmp_path / "scratch"), _config())

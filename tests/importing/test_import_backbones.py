@@ -40,8 +40,17 @@ XCEPTION_65 = (
     ("exit_flow/block1", 1, (728, 1024, 1024), "conv", False, 2),
     ("exit_flow/block2", 1, (1536, 1536, 2048), "none", True, 1),
 )
-# core/resnet_v1_beta.py resnet_v1_50: (block scope, units, depth_bottleneck, stride of the last unit).
-RESNET_V1_50 = (("block1", 3, 64, 2), ("block2", 4, 128, 2), ("block3", 6, 256, 2), ("block4", 3, 512, 1))
+
+
+def resnet_v1_blocks(block3_units: int) -> tuple:
+    """core/resnet_v1_beta.py resnet_v1_50 (block3_units 6) and resnet_v1_101 (23): (block scope,
+    units, depth_bottleneck, stride of the last unit)."""
+    return (("block1", 3, 64, 2), ("block2", 4, 128, 2), ("block3", block3_units, 256, 2), ("block4", 3, 512, 1))
+
+
+RESNET_V1_50 = resnet_v1_blocks(6)
+# root_block_fn_for_beta_variant: (scope, filters, stride) of each 3x3 conv2d_same.
+BETA_ROOT = (("conv1_1", 64, 2), ("conv1_2", 64, 1), ("conv1_3", 128, 1))
 # feature_extractor.py networks_to_feature_maps (decoder end points at strides 4, 8, 16).
 XCEPTION_LEVELS = {
     "C2": "xception_65/entry_flow/block2/unit_1/xception_module/separable_conv2_pointwise",
@@ -129,18 +138,30 @@ def original_xception_65_variables(seed: int, classes: int = 21) -> dict:
 def original_resnet_v1_50_variables(seed: int, classes: int = 19, decoder_separable: bool = False) -> dict:
     """resnet_v1_50 (7x7 root; a shortcut conv where the depth changes) with dense ASPP heads."""
     variables = _Variables(seed)
-    channels = variables.conv("resnet_v1_50/conv1", [7, 7, 3, 64])
-    for block, units, depth_bottleneck, _ in RESNET_V1_50:
-        depth = 4 * depth_bottleneck
-        for unit in range(1, units + 1):
-            scope = f"resnet_v1_50/{block}/unit_{unit}/bottleneck_v1"
-            if channels != depth:
-                variables.conv(f"{scope}/shortcut", [1, 1, channels, depth])
-            variables.conv(f"{scope}/conv1", [1, 1, channels, depth_bottleneck])
-            variables.conv(f"{scope}/conv2", [3, 3, depth_bottleneck, depth_bottleneck])
-            channels = variables.conv(f"{scope}/conv3", [1, 1, depth_bottleneck, depth])
+    channels = original_resnet_v1_backbone(variables, "resnet_v1_50", RESNET_V1_50, beta=False)
     _heads(variables, channels, 256, classes, aspp_separable=False, decoder_separable=decoder_separable)
     return variables.values
+
+
+def original_resnet_v1_backbone(variables: _Variables, scope: str, blocks: tuple, beta: bool) -> int:
+    """The variables of resnet_v1_beta.py's network under ``scope``: the 7x7 ``conv1`` root or the
+    beta variant's ``conv1_1..3``, then ``blocks``. Returns the output channels."""
+    if beta:
+        channels = 3
+        for name, filters, _ in BETA_ROOT:
+            channels = variables.conv(f"{scope}/{name}", [3, 3, channels, filters])
+    else:
+        channels = variables.conv(f"{scope}/conv1", [7, 7, 3, 64])
+    for block, units, depth_bottleneck, _ in blocks:
+        depth = 4 * depth_bottleneck
+        for unit in range(1, units + 1):
+            unit_scope = f"{scope}/{block}/unit_{unit}/bottleneck_v1"
+            if channels != depth:
+                variables.conv(f"{unit_scope}/shortcut", [1, 1, channels, depth])
+            variables.conv(f"{unit_scope}/conv1", [1, 1, channels, depth_bottleneck])
+            variables.conv(f"{unit_scope}/conv2", [3, 3, depth_bottleneck, depth_bottleneck])
+            channels = variables.conv(f"{unit_scope}/conv3", [1, 1, depth_bottleneck, depth])
+    return channels
 
 
 def write_tf1_checkpoint(prefix, values: dict, step: int = 30000) -> str:
@@ -238,23 +259,34 @@ def original_xception_65(images, values, output_stride, multi_grid=(1, 1, 1)) ->
 
 def original_resnet_v1_50(images, values, output_stride, multi_grid=(1, 1, 1)) -> dict:
     """resnet_v1_beta.resnet_v1_50 as DeepLab runs it: its end points and output."""
+    return original_resnet_v1(images, values, output_stride, multi_grid, "resnet_v1_50", RESNET_V1_50, beta=False)
+
+
+def original_resnet_v1(images, values, output_stride, multi_grid, scope, blocks, beta) -> dict:
+    """resnet_v1_beta.py's network under ``scope`` as DeepLab runs it (``beta``: the root of
+    root_block_fn_for_beta_variant): its end points and output."""
     end_points, eps = {}, RESNET_EPSILON
-    x = _conv(images, values, "resnet_v1_50/conv1", eps, stride=2, conv2d_same=True)
+    if beta:
+        x = images
+        for name, _, stride in BETA_ROOT:
+            x = _conv(x, values, f"{scope}/{name}", eps, stride=stride, conv2d_same=True)
+    else:
+        x = _conv(images, values, f"{scope}/conv1", eps, stride=2, conv2d_same=True)
     x = tf.nn.max_pool2d(x, 3, 2, "SAME")  # pool1
     state = {"target": output_stride // 4, "current": 1, "rate": 1}  # resnet_v1_beta: output_stride /= 4
-    for block, units, depth_bottleneck, last_stride in RESNET_V1_50:
+    for block, units, depth_bottleneck, last_stride in blocks:
         for unit in range(1, units + 1):
-            scope = f"resnet_v1_50/{block}/unit_{unit}/bottleneck_v1"
+            unit_scope = f"{scope}/{block}/unit_{unit}/bottleneck_v1"
             stride, rate = _stride_and_rate(state, last_stride if unit == units else 1)
             unit_rate = multi_grid[unit - 1] if block == "block4" else 1
             if x.shape[-1] == 4 * depth_bottleneck:
                 shortcut = tf.nn.max_pool2d(x, 1, stride, "SAME")  # resnet_utils.subsample
             else:
-                shortcut = _conv(x, values, f"{scope}/shortcut", eps, stride=stride, relu=False)
-            residual = _conv(x, values, f"{scope}/conv1", eps)
-            residual = _conv(residual, values, f"{scope}/conv2", eps, stride, rate * unit_rate, conv2d_same=True)
-            residual = _conv(residual, values, f"{scope}/conv3", eps, relu=False)
-            end_points[f"{scope}/conv3"] = residual
+                shortcut = _conv(x, values, f"{unit_scope}/shortcut", eps, stride=stride, relu=False)
+            residual = _conv(x, values, f"{unit_scope}/conv1", eps)
+            residual = _conv(residual, values, f"{unit_scope}/conv2", eps, stride, rate * unit_rate, conv2d_same=True)
+            residual = _conv(residual, values, f"{unit_scope}/conv3", eps, relu=False)
+            end_points[f"{unit_scope}/conv3"] = residual
             x = tf.nn.relu(shortcut + residual)
     end_points["output"] = x
     return end_points
@@ -340,6 +372,7 @@ def test_xception65_checkpoint_imports_every_variable_where_the_original_had_it(
     _check_batch_norm(model, values, "middle_flow_block1_unit_7_separable_conv2_depthwise_bn",
                       "xception_65/middle_flow/block1/unit_7/xception_module/separable_conv2_depthwise", XCEPTION_EPSILON)  # fmt: skip
     _check_batch_norm(model, values, "decoder_conv1_depthwise_bn", "decoder/decoder_conv0_depthwise", HEAD_EPSILON)
+    _check_batch_norm(model, values, "aspp_atrous6_depthwise_bn", "aspp1_depthwise", HEAD_EPSILON)
 
 
 def test_xception65_computes_the_original_backbone(xception):
