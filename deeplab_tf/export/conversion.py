@@ -106,7 +106,25 @@ def convert(model: keras.Model, options: ConvertOptions, passes: Sequence[Pass] 
         options.mask_argmax,
         int8=options.quantization.is_int8,
     )
-    concrete = _trace(model, serve)
+    converter = _converter(model, _trace(model, serve), options, height, width)
+    with warnings.catch_warnings():
+        # Asked of uint8 inputs by the converter's pre-MLIR checks; here the input's
+        # scale comes from the fake-quant (or calibration) in the graph.
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
+        tflite_bytes = converter.convert()
+    if options.quantization.is_int8:
+        check_int8(tflite_bytes, options)
+    return rewrite(tflite_bytes, options.output, passes)
+
+
+def _converter(
+    model: keras.Model,
+    concrete: tf.types.experimental.ConcreteFunction,
+    options: ConvertOptions,
+    height: int,
+    width: int,
+) -> tf.lite.TFLiteConverter:
+    """The TFLite converter of the traced serving function, set for ``options.quantization``."""
     holder = tf.Module()  # keeps the variables the function captures alive
     holder.model_variables = list(model.variables)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], holder)
@@ -127,14 +145,7 @@ def convert(model: keras.Model, options: ConvertOptions, passes: Sequence[Pass] 
             converter.inference_input_type = tf.uint8
         if not options.output.is_mask:
             converter.inference_output_type = tf.uint8
-    with warnings.catch_warnings():
-        # Asked of uint8 inputs by the converter's pre-MLIR checks; here the input's
-        # scale comes from the fake-quant (or calibration) in the graph.
-        warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
-        tflite_bytes = converter.convert()
-    if options.quantization.is_int8:
-        check_int8(tflite_bytes, options)
-    return rewrite(tflite_bytes, options.output, passes)
+    return converter
 
 
 def _is_quantization_aware(model: keras.Model) -> bool:
