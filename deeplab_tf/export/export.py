@@ -31,9 +31,10 @@ from deeplab_tf.evaluation.evaluator import load_trained_model
 from deeplab_tf.evaluation.report import class_names_and_colors
 from deeplab_tf.evaluation.tflite import evaluate_tflite
 from deeplab_tf.export.benchmark import measure_latency
+from deeplab_tf.export.conversion import convert
 from deeplab_tf.export.metadata import add_metadata
+from deeplab_tf.export.serving_graph import mask_fn, probabilities_fn
 from deeplab_tf.export.spec import FORMATS, ExportSpec
-from deeplab_tf.export.tflite import convert, mask_fn, probabilities_fn
 from deeplab_tf.models import get_backbone_spec
 from deeplab_tf.models.backbones.base import Preprocessing
 from deeplab_tf.quantization.finetune import load_qat_model
@@ -49,7 +50,7 @@ class ExportOptions:
       input_dtype: "uint8" (normalization folded in) or "float32".
       output: "scores" (probabilities) or "mask" (class ids, argmax fused).
       mask_argmax: for a mask, "half" (argmax at half the input size, each id
-        copied to 2x2 pixels; the default) or "full" (see ``tflite.mask_fn``).
+        copied to 2x2 pixels; the default) or "full" (see ``serving_graph.mask_fn``).
       input_size: (height, width) to export at; default the trained size.
       data_dir: records for int8_ptq calibration and ``evaluate``; default the
         data_dir the experiment recorded.
@@ -171,7 +172,7 @@ def serving_module(
 ) -> tf.Module:
     """A ``tf.Module`` whose ``serve`` takes ``image`` [B, H, W, 3] (uint8 pixels or
     normalized float32) and returns ``{"scores": probabilities}`` or ``{"mask": uint8 ids}``,
-    as the TFLite export computes them (``tflite.probabilities_fn``, ``tflite.mask_fn``).
+    as the TFLite export computes them (``serving_graph.probabilities_fn``, ``serving_graph.mask_fn``).
 
     Only the model's variables are tracked (not the Keras objects), so saving is quick.
     """

@@ -14,10 +14,16 @@ BYTES_ALIGNMENT = 16
 _BUILTIN_NAMES = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
 
 
+def builtin_code(code: schema.OperatorCodeT) -> int:
+    """An operator code's ``BuiltinOperator`` value: the larger of its two fields (a code
+    past 127 sits in ``builtinCode``, the deprecated int8 field then holds 127; an older
+    file has only the deprecated one)."""
+    return max(code.builtinCode, code.deprecatedBuiltinCode)
+
+
 def operator_name(model: schema.ModelT, operator: schema.OperatorT) -> str:
     """The builtin name of ``operator`` (e.g. "CONV_2D"), "CUSTOM" for a custom op."""
-    code = model.operatorCodes[operator.opcodeIndex]
-    return _BUILTIN_NAMES.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
+    return _BUILTIN_NAMES.get(builtin_code(model.operatorCodes[operator.opcodeIndex]), "CUSTOM")
 
 
 class _SharingBuilder(flatbuffers.Builder):

@@ -350,7 +350,7 @@ def add_metadata(tflite_bytes: bytes, info: ModelInfo) -> bytes:
     metadata entries (e.g. "min_runtime_version") are kept as they are.
 
     Args:
-      tflite_bytes: a model from ``deeplab_tf.export.tflite.convert``: input
+      tflite_bytes: a model from ``deeplab_tf.export.conversion.convert``: input
         "image" [1, H, W, 3], output scores [1, H, W, C] or mask [1, H, W].
       info: what to write.
 

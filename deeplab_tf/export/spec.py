@@ -16,8 +16,8 @@ import numpy as np
 from deeplab_tf.artifacts.model_dir import checkpoint_step
 from deeplab_tf.artifacts.modes import InputDtype, MaskArgmax, Output, Quantization
 from deeplab_tf.configs.base import ExperimentConfig
+from deeplab_tf.export.conversion import ConvertOptions
 from deeplab_tf.export.metadata import ModelInfo
-from deeplab_tf.export.tflite import ConvertOptions
 from deeplab_tf.models import get_backbone_spec
 from deeplab_tf.models.backbones.base import Preprocessing
 

@@ -130,7 +130,7 @@ def export_models(out: pathlib.Path) -> None:
     import tf_keras as keras
 
     from deeplab_tf.configs import get_experiment
-    from deeplab_tf.export.tflite import ConvertOptions, convert
+    from deeplab_tf.export.conversion import ConvertOptions, convert
     from deeplab_tf.models import build_deeplab, get_backbone_spec
 
     config = get_experiment(EXPERIMENT, smoke=True)

@@ -19,14 +19,14 @@ from deeplab_tf.evaluation.evaluator import evaluate
 from deeplab_tf.evaluation.metrics import ConfusionMatrix
 from deeplab_tf.evaluation.tflite import describe_tflite, evaluate_tflite_file
 from deeplab_tf.export.export import ExportOptions, export_model
-from deeplab_tf.export.tflite import probabilities_fn
+from deeplab_tf.export.serving_graph import probabilities_fn
 from deeplab_tf.models.backbones.base import MINUS_ONE_TO_ONE
 from deeplab_tf.training.checkpoints import load_experiment
 
 CLASS_NAMES = ["background", "disc", "ring", "square", "triangle", "cross"]
 # Float32 TFLite against the Keras evaluation, both at the model's size: pixels whose class
 # differs and the mIoU difference. The scores export resizes the probabilities of the logits
-# (export.tflite.probabilities_fn), Keras evaluation takes the argmax of the resized logits:
+# (export.serving_graph.probabilities_fn), Keras evaluation takes the argmax of the resized logits:
 # they differ only where two classes are nearly tied at a boundary (measured 0.20% of
 # pixels; 0 before the softmax moved). The mask export (--mask_argmax=full) argmaxes the resized logits.
 MAX_PIXEL_DISAGREEMENT, MAX_MIOU_DIFF = 0.005, 0.01

@@ -20,7 +20,7 @@ from deeplab_tf.export.export import ExportOptions, export_model
 from deeplab_tf.export.inspect import run_tflite, tensor_dtypes
 from deeplab_tf.export.metadata import read_metadata
 from deeplab_tf.export.model_card import validate_model_card
-from deeplab_tf.export.tflite import mask_fn, probabilities_fn
+from deeplab_tf.export.serving_graph import mask_fn, probabilities_fn
 from deeplab_tf.models import build_deeplab
 from deeplab_tf.training.checkpoints import load_experiment, save_experiment
 

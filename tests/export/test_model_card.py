@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 import tf_keras as keras
 
+from deeplab_tf.export.conversion import ConvertOptions, convert
 from deeplab_tf.export.model_card import (
     FORMAT,
     build_model_card,
@@ -20,7 +21,6 @@ from deeplab_tf.export.model_card import (
     validate_model_card,
     write_model_card,
 )
-from deeplab_tf.export.tflite import ConvertOptions, convert
 from deeplab_tf.models.backbones.base import MINUS_ONE_TO_ONE
 
 SIZE = (8, 10)

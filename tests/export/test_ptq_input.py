@@ -7,8 +7,8 @@ import pytest
 from ai_edge_litert.interpreter import Interpreter
 
 from deeplab_tf.configs import get_experiment
+from deeplab_tf.export.conversion import ConvertOptions, convert
 from deeplab_tf.export.inspect import op_histogram, ops
-from deeplab_tf.export.tflite import ConvertOptions, convert
 from deeplab_tf.models import build_deeplab
 from deeplab_tf.models.backbones.base import get_backbone_spec
 

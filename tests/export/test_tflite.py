@@ -15,6 +15,7 @@ from ai_edge_litert.interpreter import Interpreter
 
 from deeplab_tf.configs import get_experiment, override
 from deeplab_tf.data.synthetic import generate
+from deeplab_tf.export.conversion import INPUT_DTYPES, INT8, OUTPUTS, QUANTIZATIONS, ConvertOptions, check_int8, convert
 from deeplab_tf.export.gpu_delegate import gpu_delegate_report
 from deeplab_tf.export.inspect import (
     conv_dilations,
@@ -24,17 +25,8 @@ from deeplab_tf.export.inspect import (
     run_tflite,
     tensor_dtypes,
 )
-from deeplab_tf.export.tflite import (
-    INPUT_DTYPES,
-    INT8,
-    OUTPUTS,
-    QUANTIZATIONS,
-    ConvertOptions,
-    convert,
-    mask_fn,
-    probabilities_fn,
-    split_final_resize,
-)
+from deeplab_tf.export.rewrites import PASSES, fold_uniform_normalization, quantize_before_resize
+from deeplab_tf.export.serving_graph import mask_fn, probabilities_fn, split_final_resize
 from deeplab_tf.export.tracing import native_ops
 from deeplab_tf.models import build_deeplab, get_backbone_spec
 from deeplab_tf.models.backbones.base import MINUS_ONE_TO_ONE, Preprocessing
@@ -68,7 +60,7 @@ MIN_AGREEMENT = {"none": 0.999, "fp16": 0.99, "dynamic": 0.9, "int8_ptq": 0.75, 
 MIN_DECIDED_AGREEMENT = {"none": 0.999, "fp16": 0.999, "dynamic": 0.99, "int8_ptq": 0.9, "int8_qat": 0.99}
 DECIDED_MARGIN = 0.2
 # An int8 MobileNet's uint8 input: (p - 127) / 127.5, its normalization (p - 127.5) / 127.5
-# rounded half up, as its QAT input fake-quant trains it (``_fold_uniform_normalization``).
+# rounded half up, as its QAT input fake-quant trains it (``rewrites.fold_uniform_normalization``).
 MOBILENET_INPUT_QUANTIZATION = (float(np.float32(1 / 127.5)), 127)
 
 
@@ -251,11 +243,9 @@ def test_model_kind_must_fit_the_quantization():
 
 
 def test_an_int8_export_with_float_tensors_is_refused():
-    from deeplab_tf.export.tflite import _check_int8
-
     float_bytes = exported(V3PLUS, "none", "float32", "scores")
     with pytest.raises(RuntimeError, match="kept .* float/int64 tensors"):
-        _check_int8(float_bytes, ConvertOptions("int8_qat", "float32", "scores"))
+        check_int8(float_bytes, ConvertOptions("int8_qat", "float32", "scores"))
 
 
 # --- every mode agrees with Keras ------------------------------------------------------
@@ -354,15 +344,18 @@ def test_mask_argmax_at_half_size_copies_each_class_id_to_2x2_pixels(name):
         assert ("CONCATENATION" in names[names.index("ARG_MAX") :]) == (argmax == "half")
 
 
-def test_uint8_scores_resize_in_uint8_exactly_as_in_int8(monkeypatch):
-    # The output QUANTIZE moved before the final resize and crop changes no value.
-    import deeplab_tf.export.tflite as tflite
+def without(rewrite):
+    """Every rewrite pass but ``rewrite``, in order: the baseline that shows what it does."""
+    return [edit for edit in PASSES if edit is not rewrite]
 
+
+def test_uint8_scores_resize_in_uint8_exactly_as_in_int8():
+    # The output QUANTIZE moved before the final resize and crop changes no value.
     moved = exported(V3PLUS, "int8_ptq", "uint8", "scores")
-    monkeypatch.setattr(tflite, "_quantize_before_resize", lambda model: None)
     kept = convert(
         float_model(V3PLUS),
         ConvertOptions("int8_ptq", "uint8", "scores", preprocessing(V3PLUS), calibration(V3PLUS, "uint8")),
+        passes=without(quantize_before_resize),
     )
     assert [op["op_name"] for op in ops(kept)][-4:] == ["SOFTMAX", "RESIZE_BILINEAR", "STRIDED_SLICE", "QUANTIZE"]
     assert [op["op_name"] for op in ops(moved)][-4:] == ["SOFTMAX", "QUANTIZE", "RESIZE_BILINEAR", "STRIDED_SLICE"]
@@ -379,16 +372,13 @@ def every_pixel_value(size=SIZE):
 
 
 @pytest.mark.parametrize("quantization", INT8)
-def test_uniform_normalization_is_the_int8_input_quantization_bit_for_bit(monkeypatch, quantization):
+def test_uniform_normalization_is_the_int8_input_quantization_bit_for_bit(quantization):
     # MobileNet's (p - 127.5) / 127.5 is the same for every channel: the uint8 input's
     # quantization carries it and the 1x1 depthwise op that computed it is gone.
-    import deeplab_tf.export.tflite as tflite
-
     folded = exported(V3PLUS, quantization, "uint8", "scores")
-    monkeypatch.setattr(tflite, "_fold_uniform_normalization", lambda model: None)
     model = qat_model(V3PLUS) if quantization == "int8_qat" else float_model(V3PLUS)
     options = ConvertOptions(quantization, "uint8", "scores", preprocessing(V3PLUS), calibration(V3PLUS, "uint8"))
-    kept = convert(model, options)
+    kept = convert(model, options, passes=without(fold_uniform_normalization))
     assert [op["op_name"] for op in ops(kept)][:4] == ["DEQUANTIZE", "QUANTIZE", "DEPTHWISE_CONV_2D", "CONV_2D"]
     assert [op["op_name"] for op in ops(folded)][:3] == ["DEQUANTIZE", "QUANTIZE", "CONV_2D"]
     assert len(ops(folded)) == len(ops(kept)) - 1 and len(folded) < len(kept)

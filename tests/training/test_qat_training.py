@@ -202,8 +202,8 @@ def test_trained_model_int8_qat_export_agrees_with_its_qat_and_float_models(tmp_
     # int8_qat vs the QAT Keras model 0.999 of pixels (mean |dp| 0.0016), vs the float
     # Keras model 0.996; pixel accuracy float 0.833, QAT Keras 0.830, int8 0.831.
     from deeplab_tf.data.synthetic import generate
+    from deeplab_tf.export.conversion import ConvertOptions, convert
     from deeplab_tf.export.inspect import run_tflite
-    from deeplab_tf.export.tflite import ConvertOptions, convert
     from deeplab_tf.models import get_backbone_spec
 
     records = str(tmp_path / "synthetic")
