@@ -74,9 +74,9 @@ def _is_chief(strategy) -> bool:
     return resolver.task_type == "chief" or (not has_chief and resolver.task_type == "worker" and resolver.task_id == 0)
 
 
-def set_mixed_precision(mode: MixedPrecision | str) -> None:
-    """Sets the Keras global dtype policy: "none", "bfloat16" or "float16" (a ``MixedPrecision``)."""
-    keras.mixed_precision.set_global_policy(MixedPrecision.parse(mode, "mixed_precision").keras_policy)
+def set_mixed_precision(mode: MixedPrecision) -> None:
+    """Sets the Keras global dtype policy of ``mode`` (float32 for none)."""
+    keras.mixed_precision.set_global_policy(mode.keras_policy)
 
 
 def check_model_dir(model_dir: str, config: ExperimentConfig, qat: bool = False) -> None:
@@ -209,7 +209,7 @@ def _train(config, model_dir, strategy, deterministic, stop_at_step, qat_from, i
     check_model_dir(model_dir, config, qat=qat_origin is not None)
     list_record_files(data.data_dir, data.train_split)  # fail early, before building anything
     check_dataset_classes(config)
-    set_mixed_precision(train_cfg.precision)
+    set_mixed_precision(train_cfg.mixed_precision)
     chief = _is_chief(strategy)
     os.makedirs(model_dir, exist_ok=True)
     run = ModelDir(model_dir)
@@ -233,7 +233,7 @@ def _train(config, model_dir, strategy, deterministic, stop_at_step, qat_from, i
             train_cfg.learning_rate, train_cfg.train_steps, train_cfg.warmup_steps, train_cfg.decay_power
         )
         optimizer = keras.optimizers.SGD(schedule, momentum=train_cfg.momentum)
-        if train_cfg.precision.needs_loss_scaling:
+        if train_cfg.mixed_precision.needs_loss_scaling:
             optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
         checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, rng=rng)
         save_dir = ckpt_dir if chief else worker_dir.name
@@ -345,7 +345,7 @@ def resolve_class_weights(config: ExperimentConfig) -> ExperimentConfig:
     """
     import json
 
-    if config.train.class_weights is not None or config.train.weighting is ClassWeighting.NONE:
+    if config.train.class_weights is not None or config.train.class_weighting is ClassWeighting.NONE:
         return config
     path = os.path.join(config.data.data_dir or "", "dataset.json")
     try:
