@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
+from deeplab_tf.artifacts.errors import ArgumentValueError
 from deeplab_tf.artifacts.model_dir import BEST, CHECKPOINTS, ModelDir, has_training_state
 from deeplab_tf.artifacts.modes import ClassWeighting, MixedPrecision
 from deeplab_tf.configs.base import ExperimentConfig, to_dict
@@ -91,17 +92,17 @@ def check_model_dir(model_dir: str, config: ExperimentConfig, qat: bool = False)
         return
     origin = run.qat_origin()
     if origin is not None and not qat:
-        raise ValueError(
+        raise ArgumentValueError(
             f"model_dir {model_dir} holds QAT of {origin['float_model_dir']}; resume it with "
-            f"--qat_from={origin['float_model_dir']}"
+            f"`qat_from`={origin['float_model_dir']}"
         )
     saved = load_experiment(model_dir)
     if saved.model != config.model:
         old, new = to_dict(saved.model), to_dict(config.model)
         diff = [f"{key}: {old[key]} -> {new[key]}" for key in new if old.get(key) != new[key]]
-        raise ValueError(
+        raise ArgumentValueError(
             f"model_dir {model_dir} holds a checkpoint of another model ({'; '.join(diff)}); "
-            "use a new --model_dir or the same experiment"
+            "use a new `model_dir` or the same experiment"
         )
 
 
@@ -170,7 +171,7 @@ def train(
         instead (``deeplab_tf.quantization.finetune``: quant.train_steps and
         quant.learning_rate, activation ranges calibrated on training batches first).
       initial_weights: ``fn(model)`` setting the weights a new run starts from
-        (``deeplab_tf.importing.initial``: --init_from); not called when resuming.
+        (``deeplab_tf.importing.initial``); not called when resuming.
 
     Returns:
       ``{"step", "loss", "images_per_second", "best"}``.
@@ -378,10 +379,10 @@ def check_dataset_classes(config: ExperimentConfig) -> None:
 
     recorded = recorded_dataset(config.data.data_dir)
     if recorded is not None and recorded.num_classes != config.model.num_classes:
-        raise ValueError(
+        raise ArgumentValueError(
             f"the records in {config.data.data_dir} have {recorded.num_classes} classes (dataset.json, "
             f"{recorded.name!r}), the model has model.num_classes={config.model.num_classes}; pass "
-            f"--config=model.num_classes={recorded.num_classes} or the experiment of that dataset"
+            f"`model.num_classes`={recorded.num_classes} or the experiment of that dataset"
         )
 
 
@@ -428,7 +429,7 @@ def _evaluate_and_keep_best(model, config, model_dir, step, best, writer, fixed_
         )
         strips = prediction_strips(predict_fn, batches(), preprocessing, colors)
     except tf.errors.OpError as error:
-        raise evaluator.evaluation_error(error, "--config=data.eval_size=H,W") from None
+        raise evaluator.evaluation_error(error, "data.eval_size") from None
     miou = float(result["miou"])
     with writer.as_default():
         tf.summary.scalar("val/miou", miou, step=step)
