@@ -310,7 +310,7 @@ def untrained(tmp_path):
         ("untrained", ExportOptions(quantization="none"), FileNotFoundError, "no checkpoint in"),
         ("trained", ExportOptions(quantization="none", input_size=(16, 16)), ValueError, "too small"),
         ("trained", ExportOptions(quantization="int8_qat"), ValueError, "is a float run: int8_qat needs"),
-        ("no_data", ExportOptions(quantization="int8_ptq"), ValueError, "pass --data_dir"),
+        ("no_data", ExportOptions(quantization="int8_ptq"), ValueError, "pass data_dir=DIR"),
         ("trained", ExportOptions(quantization="int8_ptq", data_dir="EMPTY"), FileNotFoundError, "int8_ptq calibration"),
     ],
 )
