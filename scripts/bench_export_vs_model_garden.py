@@ -194,11 +194,11 @@ def export_ours(
     import tf_keras as keras
 
     from deeplab_tf.configs import get_experiment, override
+    from deeplab_tf.configs.records import save_experiment
     from deeplab_tf.export.export import ExportOptions, export_model
     from deeplab_tf.models import build_deeplab, get_backbone_spec
     from deeplab_tf.quantization.calibration import calibrate
     from deeplab_tf.quantization.finetune import build_qat_model
-    from deeplab_tf.training.checkpoints import save_experiment
 
     batch = 4
     config = override(

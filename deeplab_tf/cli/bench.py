@@ -196,7 +196,7 @@ def main(argv):
 
 
 def run():
-    run_main(main)
+    run_main(main, aliases={"path": "model", "paths": "model"})
 
 
 if __name__ == "__main__":

@@ -9,9 +9,11 @@ import os
 import re
 import sys
 import tempfile
+from collections.abc import Mapping
 
 from absl import flags
 
+from deeplab_tf.artifacts.errors import ArgumentError
 from deeplab_tf.configs import ExperimentConfig, get_experiment, list_experiments, override
 
 FLAGS = flags.FLAGS
@@ -149,11 +151,24 @@ def adopt_help(command_module: str) -> None:
         main_module.__doc__ = sys.modules[command_module].__doc__
 
 
-def run_main(main) -> None:
+def flag_of(setting: str, aliases: Mapping[str, str] | None = None) -> str:
+    """The flag a user types for a library setting (an argument or config key an
+    ``ArgumentError`` names): ``--FLAG`` for an alias of the command (``aliases``: setting ->
+    flag name), ``--config=KEY`` for a config key, ``--NAME`` for a flag of the same name; else the name."""
+    if aliases and setting in aliases:
+        return f"--{aliases[setting]}"
+    if "." in setting:
+        return f"--config={setting}"
+    return f"--{setting}" if setting in FLAGS else setting
+
+
+def run_main(main, aliases: Mapping[str, str] | None = None) -> None:
     """absl.app.run that ends an expected failure (bad input, missing files, NaN loss) with one
     line on stderr and exit code 1; only a flag error (absl's own, or FlagError) shows the flag list.
 
-    --help lists the flags of the module defining ``main`` (``adopt_help``).
+    The settings an ``ArgumentError`` names show as the flags that set them (``flag_of``, with
+    ``aliases``: setting -> flag name where they differ). --help lists the flags of the module
+    defining ``main`` (``adopt_help``).
     """
     from absl import app
 
@@ -167,6 +182,8 @@ def run_main(main) -> None:
         except FlagError as error:
             raise app.UsageError(str(error)) from None
         except (ValueError, FileNotFoundError, RuntimeError, FloatingPointError) as error:
+            if isinstance(error, ArgumentError):
+                error = error.flagged(lambda setting: flag_of(setting, aliases))
             print(f"{_command_name(main.__module__)}: {error}", file=sys.stderr, flush=True)
             raise SystemExit(1) from None
 

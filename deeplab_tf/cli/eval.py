@@ -112,9 +112,9 @@ class CheckpointEvaluator:
         return os.path.join(self.output_dir, f"eval_{split}_step{checkpoint_step(checkpoint)}.json")
 
     def __call__(self, checkpoint: str, json_path: str | None = None) -> dict:
+        from deeplab_tf.artifacts.model_dir import restore_model
         from deeplab_tf.evaluation.evaluator import checkpoint_step, evaluate, evaluation_error, load_trained_model
         from deeplab_tf.evaluation.report import write_report
-        from deeplab_tf.training.checkpoints import restore_model
 
         if self.model is None:
             self.model, self.model_config = load_trained_model(self.config.model, checkpoint, self.eval_size)
@@ -184,9 +184,10 @@ def main(argv):
     if FLAGS.tflite:
         evaluate_tflite_main()
         return
+    from deeplab_tf.artifacts.model_dir import ModelDir
+    from deeplab_tf.configs.records import load_experiment
     from deeplab_tf.data.pipeline import list_record_files
     from deeplab_tf.evaluation.evaluator import default_eval_size, list_checkpoints, parse_scales, watch_checkpoints
-    from deeplab_tf.training.checkpoints import load_experiment, require_checkpoint
 
     model_dir, checkpoint = resolve_checkpoint(FLAGS.model_dir, FLAGS.checkpoint)
     if FLAGS.watch and (checkpoint or FLAGS.output_json):
@@ -199,7 +200,7 @@ def main(argv):
         eval_split=FLAGS.split or config.data.eval_split,
     )
     if not FLAGS.watch:
-        checkpoint = checkpoint or require_checkpoint(model_dir)
+        checkpoint = checkpoint or ModelDir(model_dir).require_checkpoint()
     list_record_files(data.data_dir, data.eval_split)
     eval_size = parse_size(FLAGS.eval_size, "eval_size") if FLAGS.eval_size else default_eval_size(data)
     output_dir = FLAGS.output_dir or os.path.join(model_dir, "eval")
@@ -225,7 +226,7 @@ def main(argv):
 
 
 def run():
-    run_main(main)
+    run_main(main, aliases={"path": "tflite"})
 
 
 if __name__ == "__main__":

@@ -78,6 +78,8 @@ def read_rgb(path: str) -> np.ndarray:
 
 def main(argv):
     del argv
+    from deeplab_tf.artifacts.model_dir import ModelDir
+    from deeplab_tf.configs.records import load_experiment
     from deeplab_tf.evaluation.evaluator import (
         build_scaled_models,
         load_trained_model,
@@ -87,12 +89,11 @@ def main(argv):
     )
     from deeplab_tf.evaluation.report import class_names_and_colors, overlay, write_png
     from deeplab_tf.models import get_backbone_spec
-    from deeplab_tf.training.checkpoints import load_experiment, require_checkpoint
 
     scales = parse_scales(FLAGS.scales)
     images = list_images(FLAGS.input)
     config = load_experiment(FLAGS.model_dir)
-    checkpoint = FLAGS.checkpoint or require_checkpoint(FLAGS.model_dir)
+    checkpoint = FLAGS.checkpoint or ModelDir(FLAGS.model_dir).require_checkpoint()
     if not os.path.exists(f"{checkpoint}.index"):
         raise FileNotFoundError(f"checkpoint {checkpoint} does not exist (no {checkpoint}.index)")
     size = tuple(config.model.input_size)

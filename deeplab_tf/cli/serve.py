@@ -62,7 +62,7 @@ def main(argv):
 
 
 def run():
-    run_main(main)
+    run_main(main, aliases={"path": "model"})
 
 
 if __name__ == "__main__":

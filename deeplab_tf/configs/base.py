@@ -16,6 +16,13 @@ from typing import Any
 from deeplab_tf.artifacts.modes import ClassWeighting, InputDtype, MixedPrecision, Mode, Output, Quantization
 
 
+def _parse_modes(config, section: str, **modes: type[Mode]) -> None:
+    """Sets each mode field of a frozen ``config`` to its member (a string as given, or in a
+    record), once, when the config is built; ValueError naming ``section.key`` otherwise."""
+    for key, mode in modes.items():
+        object.__setattr__(config, key, mode.parse(getattr(config, key), f"{section}.{key}"))
+
+
 @dataclasses.dataclass(frozen=True)
 class BackboneConfig:
     """Feature extractor.
@@ -141,14 +148,15 @@ class TrainConfig:
     Attributes:
       eval_every: steps between validation runs (0: at checkpoints only if
         validation records exist; -1: never).
-      mixed_precision: "none", "bfloat16" (CPU/TPU) or "float16" (GPU, with loss scaling);
-        ``precision`` is it as a ``MixedPrecision``.
+      mixed_precision: none, bfloat16 (CPU/TPU) or float16 (GPU, with loss scaling).
       class_weights: per-class loss weights; None for uniform.
-      class_weighting: "none", or "median_frequency" to compute class_weights
-        from the class pixel counts that deeplab-convert wrote to dataset.json;
-        ``weighting`` is it as a ``ClassWeighting``.
+      class_weighting: none, or median_frequency to compute class_weights
+        from the class pixel counts that deeplab-convert wrote to dataset.json.
       top_k_fraction: hard-pixel mining, the fraction of hardest pixels kept.
       jit_compile: compile the training step with XLA.
+
+    Raises:
+      ValueError: a mode that is none of its choices (naming the key).
     """
 
     train_steps: int = 30000
@@ -162,23 +170,14 @@ class TrainConfig:
     eval_every: int = 0
     log_every: int = 10
     seed: int = 0
-    mixed_precision: str = "none"
+    mixed_precision: MixedPrecision = MixedPrecision.NONE
     class_weights: tuple[float, ...] | None = None
-    class_weighting: str = "none"
+    class_weighting: ClassWeighting = ClassWeighting.NONE
     top_k_fraction: float = 1.0
     jit_compile: bool = False
 
-    # The two modes stay strings here and are checked when read: a training benchmark or run
-    # rejects a bad one with the rest of its settings, before it builds anything.
-    @property
-    def precision(self) -> MixedPrecision:
-        """``mixed_precision`` as a ``MixedPrecision``; ValueError naming the key if it is none."""
-        return MixedPrecision.parse(self.mixed_precision, "train.mixed_precision")
-
-    @property
-    def weighting(self) -> ClassWeighting:
-        """``class_weighting`` as a ``ClassWeighting``; ValueError naming the key if it is none."""
-        return ClassWeighting.parse(self.class_weighting, "train.class_weighting")
+    def __post_init__(self):
+        _parse_modes(self, "train", mixed_precision=MixedPrecision, class_weighting=ClassWeighting)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,8 +209,7 @@ class ExportConfig:
     input_size: tuple[int, int] | None = None
 
     def __post_init__(self):
-        for key, mode in (("quantization", Quantization), ("input_dtype", InputDtype), ("output", Output)):
-            object.__setattr__(self, key, mode.parse(getattr(self, key), f"export.{key}"))
+        _parse_modes(self, "export", quantization=Quantization, input_dtype=InputDtype, output=Output)
 
 
 @dataclasses.dataclass(frozen=True)

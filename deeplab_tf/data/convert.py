@@ -33,11 +33,16 @@ from typing import Any
 import cv2
 import numpy as np
 
+from deeplab_tf.artifacts.errors import ArgumentValueError
 from deeplab_tf.artifacts.files import write_json_atomic
 from deeplab_tf.data.image_files import BadFileError, decode_color, encode_png, read_bytes
 from deeplab_tf.data.registry import DatasetInfo
 
 SHARD_PATTERN = "{split}-{index:05d}-of-{count:05d}.tfrecord"
+
+
+class BadSampleError(ArgumentValueError, BadFileError):
+    """A sample's bad file, when ``skip_bad`` (which the message names) is off."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,9 +178,9 @@ def _write_split(split, samples, results, output_dir, num_shards, info, skip_bad
                 bar.update()
                 if encoded.error is not None:
                     if not skip_bad:
-                        raise BadFileError(
+                        raise BadSampleError(
                             f"{encoded.error} (sample {encoded.name!r} of split {split!r}; "
-                            "skip_bad / --skip_bad skips and lists bad samples)"
+                            "`skip_bad` skips and lists bad samples)"
                         )
                     skipped.append({"name": encoded.name, "error": encoded.error})
                     continue

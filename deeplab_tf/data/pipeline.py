@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import tensorflow as tf
 
+from deeplab_tf.artifacts.errors import ArgumentValueError
 from deeplab_tf.data import augment, schema
 from deeplab_tf.data.schema import parse_example
 
@@ -32,7 +33,7 @@ def list_record_files(data_dir: str, split: str) -> list[str]:
       FileNotFoundError: none match; the message says how to make them.
     """
     if not data_dir:
-        raise ValueError("data_dir is not set: pass --data_dir=DIR (a folder of TFRecords from deeplab-convert)")
+        raise ArgumentValueError("data_dir is not set: pass `data_dir`=DIR (a folder of TFRecords from deeplab-convert)")
     pattern = os.path.join(data_dir, f"{split}-*.tfrecord")
     files = sorted(tf.io.gfile.glob(pattern))
     if not files:
@@ -50,7 +51,7 @@ def _shard(files: list[str], batch_size: int, input_context):
     if len(files) < input_context.num_input_pipelines:
         raise ValueError(
             f"{len(files)} shard file(s) cannot feed {input_context.num_input_pipelines} input pipelines; "
-            "convert with --num_shards of at least the number of workers"
+            "convert with deeplab-convert --num_shards of at least the number of workers"
         )
     dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
     return dataset, input_context.get_per_replica_batch_size(batch_size)

@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from deeplab_tf.artifacts.errors import ArgumentValueError
 from deeplab_tf.artifacts.files import read_json, write_json_atomic, write_npz_atomic
 from deeplab_tf.configs import ExperimentConfig, get_experiment, override
 
@@ -87,14 +88,14 @@ def resolve_options(options: DemoOptions, recorded: dict | None) -> DemoOptions:
     values = dataclasses.asdict(options)
     recorded = recorded or {}
     conflicts = [
-        f"--{name}={values[name]} (recorded: {recorded[name]})"
+        f"`{name}`={values[name]} (recorded: {recorded[name]})"
         for name in RUN_FIELDS
         if values[name] is not None and name in recorded and values[name] != recorded[name]
     ]
     if conflicts:
-        raise ValueError(
+        raise ArgumentValueError(
             f"{options.workdir} holds a demo run with other options: {', '.join(conflicts)}; "
-            "run without them to resume it, or pass another --workdir"
+            "run without them to resume it, or pass another `workdir`"
         )
     for name in RUN_FIELDS:
         if values[name] is None and recorded.get(name) is not None:
@@ -103,7 +104,7 @@ def resolve_options(options: DemoOptions, recorded: dict | None) -> DemoOptions:
     values["smoke"] = bool(values["smoke"])
     dataset = values["dataset"]
     if dataset not in DATASETS and values["experiment"] is None:
-        raise ValueError(f"--dataset={dataset} has no demo default experiment; datasets: {', '.join(DATASETS)}")
+        raise ArgumentValueError(f"`dataset`={dataset} has no demo default experiment; datasets: {', '.join(DATASETS)}")
     experiment, train_steps, qat_steps, num_images = DATASETS.get(dataset, (None, None, None, None))
     defaults = {"experiment": experiment, "train_steps": train_steps, "qat_steps": qat_steps, "num_images": num_images}
     if values["smoke"]:
@@ -112,14 +113,14 @@ def resolve_options(options: DemoOptions, recorded: dict | None) -> DemoOptions:
         if values[name] is None:
             values[name] = value
     if dataset != "synthetic" and not values["data_dir"]:
-        raise ValueError(f"--dataset={dataset} needs --data_dir=DIR (the dataset's folder; see datasets/{dataset}/)")
+        raise ArgumentValueError(f"`dataset`={dataset} needs `data_dir`=DIR (the dataset's folder; see datasets/{dataset}/)")
     if dataset == "synthetic" and values["data_dir"]:
-        raise ValueError("--data_dir is for real datasets; the synthetic dataset is generated")
+        raise ArgumentValueError("`data_dir` is for real datasets; the synthetic dataset is generated")
     if values["data_dir"]:
         values["data_dir"] = os.path.abspath(values["data_dir"])
     for name in ("train_steps", "qat_steps", "num_images", "threads", "overlays"):
         if values[name] is not None and values[name] < (0 if name == "overlays" else 1):
-            raise ValueError(f"--{name} must be positive, got {values[name]}")
+            raise ArgumentValueError(f"`{name}` must be positive, got {values[name]}")
     return DemoOptions(**values)
 
 

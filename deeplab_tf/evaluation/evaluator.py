@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 import numpy as np
 import tensorflow as tf
 
+from deeplab_tf.artifacts.errors import ArgumentRuntimeError
+
 # checkpoint_step: deeplab-eval and its tests name checkpoints' steps through this module
 from deeplab_tf.artifacts.model_dir import ModelDir, checkpoint_step, restore_model  # noqa: F401
 from deeplab_tf.configs.base import DataConfig, ModelConfig
@@ -168,12 +170,14 @@ def default_eval_size(data_config: DataConfig, split: str | None = None) -> tupl
     return largest_image(data_config.data_dir, split or data_config.eval_split)
 
 
-def evaluation_error(error: tf.errors.OpError, size_option: str = "--eval_size=H,W") -> RuntimeError:
-    """A one-line ``RuntimeError`` for an evaluation that failed inside TensorFlow,
-    with a hint to pass ``size_option`` when an image did not fit the evaluation size."""
+def evaluation_error(error: tf.errors.OpError, size_setting: str = "eval_size") -> RuntimeError:
+    """A one-line ``RuntimeError`` for an evaluation that failed inside TensorFlow, with a
+    hint to pass a larger ``size_setting`` (the argument or config key that set the
+    evaluation size) when an image did not fit it."""
     message = re.sub(r"\{\{[^}]*\}\}\s*", "", error.message.strip().splitlines()[0])
-    hint = f"; pass a larger {size_option}" if "larger than the evaluation size" in message else ""
-    return RuntimeError(f"evaluation failed: {message}{hint}")
+    if "larger than the evaluation size" in message:
+        return ArgumentRuntimeError(f"evaluation failed: {message}; pass a larger `{size_setting}`=H,W")
+    return RuntimeError(f"evaluation failed: {message}")
 
 
 def evaluate_predictions(

@@ -10,11 +10,13 @@ metrics are ``evaluate_predictions``'s, as for a Keras model.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+from deeplab_tf.artifacts.errors import ArgumentFileNotFoundError
 from deeplab_tf.artifacts.files import read_json
 from deeplab_tf.artifacts.model_card import file_names, read_model_card, tensor_contract, validate_model_card
 from deeplab_tf.configs.base import DataConfig
@@ -41,7 +43,7 @@ def describe_tflite(path: str) -> dict:
         or a float32-input model without a card.
     """
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"--tflite={path} does not exist")
+        raise ArgumentFileNotFoundError(f"`path`={path} does not exist")
     with open(path, "rb") as handle:
         tflite_bytes = handle.read()
     contract = tensor_contract(tflite_bytes)
@@ -82,6 +84,41 @@ def describe_tflite(path: str) -> dict:
     }
 
 
+def model_input(pixels: np.ndarray, size: Sequence[int], dtype, mean, std) -> np.ndarray:
+    """One image as a model of fixed ``size`` takes it: RGB pixels [h, w, 3] stretched to
+    ``size`` (bilinear, aspect not kept: the card's ``resize: "stretch"``), then uint8 pixels
+    for a uint8 ``dtype``, else float32 normalized by ``mean`` and ``std``."""
+    pixels = np.asarray(pixels, np.float32)
+    if pixels.shape[:2] != tuple(size):
+        pixels = tf.image.resize(pixels, size, method="bilinear").numpy()
+    if np.dtype(dtype) == np.uint8:
+        return np.clip(np.round(pixels), 0, 255).astype(np.uint8)
+    return ((pixels - mean) / std).astype(np.float32)
+
+
+def output_at(output: np.ndarray, size: Sequence[int], quantization: dict | None) -> np.ndarray:
+    """One model output back at an image's ``size``: a mask's class ids [H, W] resized
+    nearest, or scores [H, W, C] dequantized (``quantization``: the output's scale and
+    zero point, None for float) and resized bilinear."""
+    size = tuple(size)
+    if output.ndim == 2:
+        if output.shape != size:
+            output = tf.image.resize(output[..., None], size, method="nearest").numpy()[..., 0]
+        return output
+    scores = output.astype(np.float32)
+    if quantization is not None:
+        scores = (scores - quantization["zero_point"]) * quantization["scale"]
+    if scores.shape[:2] != size:
+        scores = tf.image.resize(scores, size, method="bilinear").numpy()
+    return scores
+
+
+def mask_at(output: np.ndarray, size: Sequence[int], quantization: dict | None) -> np.ndarray:
+    """Class ids uint8 [h, w] at ``size`` of one model output (``output_at``, then the argmax of scores)."""
+    result = output_at(output, size, quantization)
+    return (result if result.ndim == 2 else result.argmax(-1)).astype(np.uint8)
+
+
 class TFLitePredictor:
     """``predict_fn`` for ``evaluate_predictions``: normalized, padded images in,
     class scores at the padded size out, each image run through the interpreter.
@@ -105,32 +142,22 @@ class TFLitePredictor:
         self.num_classes = num_classes
         self.sizes: list[tuple[int, int]] | None = None
 
-    def _run(self, pixels: np.ndarray) -> np.ndarray:
-        """float32 RGB pixels [h, w, 3] -> scores [h, w, C] (one-hot for a mask output)."""
-        height, width = pixels.shape[:2]
-        if (height, width) != self.size:
-            pixels = tf.image.resize(pixels, self.size, method="bilinear").numpy()
-        if self.input["dtype"] == np.uint8:
-            image = np.clip(np.round(pixels), 0, 255).astype(np.uint8)
-        else:
-            image = ((pixels - self.mean) / self.std).astype(np.float32)
+    def _invoke(self, pixels: np.ndarray) -> np.ndarray:
+        """float32 RGB pixels [h, w, 3] -> the model's output for them, at the model's size."""
+        image = model_input(pixels, self.size, self.input["dtype"], self.mean, self.std)
         self.interpreter.set_tensor(self.input["index"], image[None])
         self.interpreter.invoke()
-        result = self.interpreter.get_tensor(self.output["index"])[0]
-        if self.kind == "mask":
-            if (height, width) != self.size:
-                result = tf.image.resize(result[..., None], (height, width), method="nearest").numpy()[..., 0]
-            return np.eye(self.num_classes, dtype=np.float32)[result]
-        scores = result.astype(np.float32)
-        if self.quantization is not None:
-            scores = (scores - self.quantization["zero_point"]) * self.quantization["scale"]
-        if (height, width) != self.size:
-            scores = tf.image.resize(scores, (height, width), method="bilinear").numpy()
-        return scores
+        return self.interpreter.get_tensor(self.output["index"])[0]
+
+    def _run(self, pixels: np.ndarray) -> np.ndarray:
+        """float32 RGB pixels [h, w, 3] -> scores [h, w, C] (one-hot for a mask output)."""
+        result = output_at(self._invoke(pixels), pixels.shape[:2], self.quantization)
+        return np.eye(self.num_classes, dtype=np.float32)[result] if self.kind == "mask" else result
 
     def mask(self, image: np.ndarray) -> np.ndarray:
         """RGB uint8 [h, w, 3] of any size -> class ids uint8 [h, w] (the model's size, stretched and back)."""
-        return self._run(np.asarray(image, np.float32)).argmax(-1).astype(np.uint8)
+        pixels = np.asarray(image, np.float32)
+        return mask_at(self._invoke(pixels), pixels.shape[:2], self.quantization)
 
     def __call__(self, images) -> np.ndarray:
         images = np.asarray(images, np.float32)

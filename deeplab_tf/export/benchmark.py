@@ -129,9 +129,11 @@ def side_by_side(
         raise ValueError("side_by_side needs at least one .tflite file")
     if threads < 1 or rounds < 1 or warmup < 0:
         raise ValueError(f"need threads >= 1, rounds >= 1, warmup >= 0; got {threads}, {rounds}, {warmup}")
+    from deeplab_tf.artifacts.errors import ArgumentFileNotFoundError
+
     for path in paths:
         if not os.path.isfile(path):
-            raise FileNotFoundError(f"--model={path} does not exist")
+            raise ArgumentFileNotFoundError(f"{path} does not exist (in `paths`)")
     args = {"model_paths": [os.path.abspath(p) for p in paths], "threads": threads, "warmup": warmup, "rounds": rounds}
     times = _run_child("_side_by_side_worker", args, timeout, "side-by-side timing")["times_ms"]
     return [
@@ -235,12 +237,13 @@ def benchmark_tflite(path: str, threads: Sequence[int] = (1, 2, 4), warmup: int 
     Raises:
       FileNotFoundError: no such file; ValueError: not a model with one image input.
     """
+    from deeplab_tf.artifacts.errors import ArgumentFileNotFoundError
     from deeplab_tf.artifacts.model_card import tensor_contract
     from deeplab_tf.export.gpu_delegate import gpu_delegate_report
     from deeplab_tf.export.inspect import delegation_report, op_histogram
 
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"--model={path} does not exist")
+        raise ArgumentFileNotFoundError(f"`path`={path} does not exist")
     with open(path, "rb") as handle:
         tflite_bytes = handle.read()
     contract = tensor_contract(tflite_bytes)

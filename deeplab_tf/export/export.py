@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
+from deeplab_tf.artifacts.errors import ArgumentValueError
 from deeplab_tf.artifacts.files import write_bytes_atomic
 from deeplab_tf.artifacts.model_card import build_model_card, file_names, labels_text, write_model_card
 from deeplab_tf.artifacts.model_dir import ModelDir
@@ -136,8 +137,8 @@ def calibration_images(
       ValueError: no data_dir; FileNotFoundError: no training records there.
     """
     if not data_dir:
-        raise ValueError(
-            "int8_ptq calibrates on training records: pass --data_dir=DIR (the experiment records no data_dir)"
+        raise ArgumentValueError(
+            "int8_ptq calibrates on training records: pass `data_dir`=DIR (the experiment records no data_dir)"
         )
     data = dataclasses.replace(
         config.data,
@@ -315,7 +316,7 @@ def export_model(model_dir: str, output_dir: str, options: ExportOptions = Expor
 def _measure_metrics(tflite_bytes, config, data_dir, preprocessing, class_names) -> dict | None:
 
     if not data_dir:
-        raise ValueError("evaluate needs records: pass --data_dir=DIR (the experiment records no data_dir)")
+        raise ArgumentValueError("evaluate needs records: pass `data_dir`=DIR (the experiment records no data_dir)")
     split = config.data.eval_split
     result = evaluate_tflite(
         tflite_bytes,

@@ -14,6 +14,7 @@ import os
 
 import tf_keras as keras
 
+from deeplab_tf.artifacts.errors import ArgumentFileNotFoundError, ArgumentValueError
 from deeplab_tf.artifacts.model_dir import ModelDir
 from deeplab_tf.configs.base import ExperimentConfig
 from deeplab_tf.configs.records import load_experiment
@@ -69,7 +70,7 @@ def source_model(init: InitFrom, config: ExperimentConfig) -> keras.Model:
         saved = load_experiment(init.path)
         checkpoint = ModelDir(init.path).best_or_latest_checkpoint()
         if checkpoint is None:
-            raise FileNotFoundError(f"--init_from {init.path} holds no checkpoint (in best/ or ckpt/)")
+            raise ArgumentFileNotFoundError(f"`init_from`={init.path} holds no checkpoint (in best/ or ckpt/)")
         model, _ = load_trained_model(saved.model, checkpoint, config.model.input_size)
         return model
     num_classes = mapping.segmentation_classes(init.source)
@@ -152,8 +153,8 @@ def initial_weights_fn(init: InitFrom, config: ExperimentConfig, log=print):
         else:
             report = transfer(model, source_model(init, config))
         if not report["loaded"]:
-            raise ValueError(
-                f"--init_from {init.path}: no layer of {model.name} fits the source (another architecture?)"
+            raise ArgumentValueError(
+                f"`init_from`={init.path}: no layer of {model.name} fits the source (another architecture?)"
             )
         log(f"init_from {init.path}: loaded {len(report['loaded'])} layers, {len(report['not_loaded'])} not loaded")
         for name, reason in report["not_loaded"]:

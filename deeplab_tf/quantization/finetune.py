@@ -18,6 +18,7 @@ import os
 import numpy as np
 import tf_keras as keras
 
+from deeplab_tf.artifacts.errors import ArgumentFileNotFoundError, ArgumentValueError
 from deeplab_tf.artifacts.model_dir import ModelDir, restore_model
 from deeplab_tf.artifacts.modes import MixedPrecision
 from deeplab_tf.configs.base import ExperimentConfig, to_dict
@@ -40,9 +41,10 @@ def qat_experiment(config: ExperimentConfig) -> ExperimentConfig:
         QAT model, like the int8 model it becomes, has one fixed input size).
     """
     if tuple(config.data.crop_size) != tuple(config.model.input_size):
-        raise ValueError(
+        raise ArgumentValueError(
             f"QAT trains at one fixed input size: data.crop_size {tuple(config.data.crop_size)} must equal "
-            f"model.input_size {tuple(config.model.input_size)}; set both with --crop_size=H,W"
+            f"model.input_size {tuple(config.model.input_size)}; set `data.crop_size`=H,W and "
+            "`model.input_size`=H,W to one size"
         )
     train = dataclasses.replace(
         config.train,
@@ -73,16 +75,16 @@ def check_float_model_dir(float_model_dir: str, config: ExperimentConfig) -> dic
         that differ are listed; the input size may differ).
     """
     if not os.path.isdir(float_model_dir):
-        raise FileNotFoundError(f"--qat_from={float_model_dir}: no such directory")
+        raise ArgumentFileNotFoundError(f"`qat_from`={float_model_dir}: no such directory")
     saved = load_experiment(float_model_dir)
     if ModelDir(float_model_dir).qat_origin() is not None:
-        raise ValueError(f"--qat_from={float_model_dir} is itself a QAT run; give the float model_dir it came from")
+        raise ArgumentValueError(f"`qat_from`={float_model_dir} is itself a QAT run; give the float model_dir it came from")
     old = to_dict(dataclasses.replace(saved.model, input_size=config.model.input_size))
     new = to_dict(config.model)
     diff = [f"{key}: {old[key]} -> {new[key]}" for key in new if old.get(key) != new[key]]
     if diff:
-        raise ValueError(
-            f"--qat_from={float_model_dir} holds a model of another architecture than experiment "
+        raise ArgumentValueError(
+            f"`qat_from`={float_model_dir} holds a model of another architecture than experiment "
             f"{config.name!r} ({'; '.join(diff)}); use the experiment the float model was trained with"
         )
     return {"float_model_dir": os.path.abspath(float_model_dir), "float_checkpoint": float_checkpoint(float_model_dir)}
@@ -100,11 +102,11 @@ def check_qat_model_dir(model_dir: str, origin: dict) -> dict:
         return origin
     saved = run.qat_origin()
     if saved is None:
-        raise ValueError(f"model_dir {model_dir} holds a float run; give QAT its own --model_dir")
+        raise ArgumentValueError(f"model_dir {model_dir} holds a float run; give QAT its own `model_dir`")
     if saved["float_model_dir"] != origin["float_model_dir"]:
-        raise ValueError(
+        raise ArgumentValueError(
             f"model_dir {model_dir} holds QAT of {saved['float_model_dir']}, not of {origin['float_model_dir']}; "
-            "use a new --model_dir"
+            "use a new `model_dir`"
         )
     return saved
 

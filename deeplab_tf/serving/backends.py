@@ -17,6 +17,7 @@ import os
 
 import numpy as np
 
+from deeplab_tf.artifacts.errors import ArgumentFileNotFoundError
 from deeplab_tf.evaluation.report import fallback_palette
 
 SIGNATURE = "serving_default"
@@ -261,7 +262,7 @@ def load_models(path: str, name: str | None = None, threads: int = 1) -> dict[st
       ValueError: a model that is not one image in and one output out.
     """
     if not os.path.exists(path):
-        raise FileNotFoundError(f"--model={path} does not exist")
+        raise ArgumentFileNotFoundError(f"`path`={path} does not exist")
     path = os.path.normpath(path)
     single = _load_one(path, name or os.path.basename(path).removesuffix(".tflite"), threads)
     if single is not None:
@@ -273,8 +274,8 @@ def load_models(path: str, name: str | None = None, threads: int = 1) -> dict[st
             if model is not None:
                 models[model.name] = model
     if not models:
-        raise FileNotFoundError(
-            f"--model={path} holds no model: expected a .tflite, a SavedModel folder (saved_model.pb), "
+        raise ArgumentFileNotFoundError(
+            f"`path`={path} holds no model: expected a .tflite, a SavedModel folder (saved_model.pb), "
             "NAME/VERSION/saved_model.pb, or a folder of these"
         )
     return models

@@ -9,7 +9,6 @@ any pixel is expanded. Grey, 16-bit, palette and alpha images are converted to
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image
@@ -68,45 +67,3 @@ def encode_png(image: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(image)).save(buffer, format="PNG")
     return buffer.getvalue()
-
-
-def stretch(image: np.ndarray, size: Sequence[int]) -> np.ndarray:
-    """float32 RGB pixels scaled to ``size`` (bilinear, aspect not kept: the card's ``resize: "stretch"``)."""
-    import tensorflow as tf
-
-    pixels = np.asarray(image, np.float32)
-    if pixels.shape[:2] == tuple(size):
-        return pixels
-    return tf.image.resize(pixels, size, method="bilinear").numpy()
-
-
-def model_input(image: np.ndarray, size: Sequence[int], dtype: str, mean, std) -> np.ndarray:
-    """One image as the model takes it: stretched to ``size``, uint8 pixels or normalized float32.
-
-    Raises:
-      BadInput: a float32-input model whose normalization is unknown.
-    """
-    pixels = stretch(image, size)
-    if dtype == "uint8":
-        return np.clip(np.round(pixels), 0, 255).astype(np.uint8)
-    if mean is None:
-        raise BadInput("this model takes normalized float32 input and has no model card naming its normalization")
-    return ((pixels - mean) / std).astype(np.float32)
-
-
-def mask_at(output: np.ndarray, size: Sequence[int], quantization: dict | None) -> np.ndarray:
-    """Class ids uint8 [h, w] at ``size`` of one model output: a mask resized nearest,
-    scores dequantized, resized bilinear, then the argmax (as ``TFLitePredictor.mask``)."""
-    import tensorflow as tf
-
-    size = tuple(size)
-    if output.ndim == 2:
-        if output.shape != size:
-            output = tf.image.resize(output[..., None], size, method="nearest").numpy()[..., 0]
-        return output.astype(np.uint8)
-    scores = output.astype(np.float32)
-    if quantization is not None:
-        scores = (scores - quantization["zero_point"]) * quantization["scale"]
-    if scores.shape[:2] != size:
-        scores = tf.image.resize(scores, size, method="bilinear").numpy()
-    return scores.argmax(-1).astype(np.uint8)

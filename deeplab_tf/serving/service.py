@@ -10,9 +10,10 @@ import time
 import numpy as np
 import prometheus_client as prom
 
+from deeplab_tf.evaluation.tflite import mask_at, model_input
 from deeplab_tf.serving.backends import Backend
 from deeplab_tf.serving.batching import Batcher
-from deeplab_tf.serving.images import BadInput, decode_image, mask_at, model_input
+from deeplab_tf.serving.images import BadInput, decode_image
 
 MB = 1 << 20
 
@@ -177,13 +178,23 @@ class Service:
 
     def image_instance(self, model: Backend, data: bytes) -> np.ndarray:
         """Encoded image bytes -> one model input (stretched to the model size)."""
-        image = decode_image(data, self.limits.max_pixels)
-        return model_input(image, model.size, model.input.dtype, model.mean, model.std)
+        return _model_input(model, decode_image(data, self.limits.max_pixels))
 
     async def segment(self, model: Backend, data: bytes) -> tuple[np.ndarray, np.ndarray]:
         """(RGB image, uint8 class ids at its size) of encoded image bytes."""
         image = await asyncio.to_thread(decode_image, data, self.limits.max_pixels)
-        pixels = await asyncio.to_thread(model_input, image, model.size, model.input.dtype, model.mean, model.std)
+        pixels = await asyncio.to_thread(_model_input, model, image)
         output = await self.predict(model, pixels[None])
         mask = await asyncio.to_thread(mask_at, output[0], image.shape[:2], model.quantization)
         return image, mask
+
+
+def _model_input(model: Backend, image: np.ndarray) -> np.ndarray:
+    """RGB uint8 [H, W, 3] -> one input of ``model`` (``evaluation.tflite.model_input``).
+
+    Raises:
+      BadInput: a float32-input model whose normalization is unknown (no model card).
+    """
+    if np.dtype(model.input.dtype) != np.uint8 and model.mean is None:
+        raise BadInput("this model takes normalized float32 input and has no model card naming its normalization")
+    return model_input(image, model.size, model.input.dtype, model.mean, model.std)

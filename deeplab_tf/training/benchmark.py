@@ -83,13 +83,13 @@ def make_benchmark_step(config: ExperimentConfig, qat: bool = False, seed: int =
     """
     check_benchmark_config(config)
     train_cfg = config.train
-    precision = train_cfg.precision
+    precision = train_cfg.mixed_precision
     if qat and precision is not MixedPrecision.NONE:
         raise ValueError(
             f"QAT trains in float32 (tfmot's quantizers take no {precision}); set train.mixed_precision to none"
         )
     class_weights = train_cfg.class_weights
-    if class_weights is None and train_cfg.weighting is not ClassWeighting.NONE:
+    if class_weights is None and train_cfg.class_weighting is not ClassWeighting.NONE:
         class_weights = (1.0,) * config.model.num_classes
     previous_policy = keras.mixed_precision.global_policy()
     set_mixed_precision(precision)

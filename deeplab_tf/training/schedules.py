@@ -5,6 +5,8 @@ from __future__ import annotations
 import tensorflow as tf
 import tf_keras as keras
 
+from deeplab_tf.artifacts.errors import ArgumentValueError
+
 
 @keras.saving.register_keras_serializable(package="deeplab_tf")
 class WarmupPolynomialDecay(keras.optimizers.schedules.LearningRateSchedule):
@@ -16,9 +18,9 @@ class WarmupPolynomialDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     def __init__(self, base: float, total_steps: int, warmup_steps: int = 0, power: float = 0.9, end: float = 0.0):
         if total_steps <= warmup_steps:
-            raise ValueError(
+            raise ArgumentValueError(
                 f"train_steps ({total_steps}) must exceed warmup_steps ({warmup_steps}); shorten the warm-up "
-                f"with --config=train.warmup_steps=N (N < {total_steps}, 0 for none) or train longer"
+                f"with `train.warmup_steps`=N (N < {total_steps}, 0 for none) or train longer"
             )
         self.base, self.total_steps, self.warmup_steps = base, total_steps, warmup_steps
         self.power, self.end = power, end

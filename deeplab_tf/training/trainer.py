@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
+from deeplab_tf.artifacts.errors import ArgumentValueError
 from deeplab_tf.artifacts.model_dir import BEST, CHECKPOINTS, ModelDir, has_training_state
 from deeplab_tf.artifacts.modes import ClassWeighting, MixedPrecision
 from deeplab_tf.configs.base import ExperimentConfig, to_dict
@@ -74,9 +75,9 @@ def _is_chief(strategy) -> bool:
     return resolver.task_type == "chief" or (not has_chief and resolver.task_type == "worker" and resolver.task_id == 0)
 
 
-def set_mixed_precision(mode: MixedPrecision | str) -> None:
-    """Sets the Keras global dtype policy: "none", "bfloat16" or "float16" (a ``MixedPrecision``)."""
-    keras.mixed_precision.set_global_policy(MixedPrecision.parse(mode, "mixed_precision").keras_policy)
+def set_mixed_precision(mode: MixedPrecision) -> None:
+    """Sets the Keras global dtype policy of ``mode`` (float32 for none)."""
+    keras.mixed_precision.set_global_policy(mode.keras_policy)
 
 
 def check_model_dir(model_dir: str, config: ExperimentConfig, qat: bool = False) -> None:
@@ -91,17 +92,17 @@ def check_model_dir(model_dir: str, config: ExperimentConfig, qat: bool = False)
         return
     origin = run.qat_origin()
     if origin is not None and not qat:
-        raise ValueError(
+        raise ArgumentValueError(
             f"model_dir {model_dir} holds QAT of {origin['float_model_dir']}; resume it with "
-            f"--qat_from={origin['float_model_dir']}"
+            f"`qat_from`={origin['float_model_dir']}"
         )
     saved = load_experiment(model_dir)
     if saved.model != config.model:
         old, new = to_dict(saved.model), to_dict(config.model)
         diff = [f"{key}: {old[key]} -> {new[key]}" for key in new if old.get(key) != new[key]]
-        raise ValueError(
+        raise ArgumentValueError(
             f"model_dir {model_dir} holds a checkpoint of another model ({'; '.join(diff)}); "
-            "use a new --model_dir or the same experiment"
+            "use a new `model_dir` or the same experiment"
         )
 
 
@@ -170,7 +171,7 @@ def train(
         instead (``deeplab_tf.quantization.finetune``: quant.train_steps and
         quant.learning_rate, activation ranges calibrated on training batches first).
       initial_weights: ``fn(model)`` setting the weights a new run starts from
-        (``deeplab_tf.importing.initial``: --init_from); not called when resuming.
+        (``deeplab_tf.importing.initial``); not called when resuming.
 
     Returns:
       ``{"step", "loss", "images_per_second", "best"}``.
@@ -209,7 +210,7 @@ def _train(config, model_dir, strategy, deterministic, stop_at_step, qat_from, i
     check_model_dir(model_dir, config, qat=qat_origin is not None)
     list_record_files(data.data_dir, data.train_split)  # fail early, before building anything
     check_dataset_classes(config)
-    set_mixed_precision(train_cfg.precision)
+    set_mixed_precision(train_cfg.mixed_precision)
     chief = _is_chief(strategy)
     os.makedirs(model_dir, exist_ok=True)
     run = ModelDir(model_dir)
@@ -233,7 +234,7 @@ def _train(config, model_dir, strategy, deterministic, stop_at_step, qat_from, i
             train_cfg.learning_rate, train_cfg.train_steps, train_cfg.warmup_steps, train_cfg.decay_power
         )
         optimizer = keras.optimizers.SGD(schedule, momentum=train_cfg.momentum)
-        if train_cfg.precision.needs_loss_scaling:
+        if train_cfg.mixed_precision.needs_loss_scaling:
             optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
         checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, rng=rng)
         save_dir = ckpt_dir if chief else worker_dir.name
@@ -345,7 +346,7 @@ def resolve_class_weights(config: ExperimentConfig) -> ExperimentConfig:
     """
     import json
 
-    if config.train.class_weights is not None or config.train.weighting is ClassWeighting.NONE:
+    if config.train.class_weights is not None or config.train.class_weighting is ClassWeighting.NONE:
         return config
     path = os.path.join(config.data.data_dir or "", "dataset.json")
     try:
@@ -378,10 +379,10 @@ def check_dataset_classes(config: ExperimentConfig) -> None:
 
     recorded = recorded_dataset(config.data.data_dir)
     if recorded is not None and recorded.num_classes != config.model.num_classes:
-        raise ValueError(
+        raise ArgumentValueError(
             f"the records in {config.data.data_dir} have {recorded.num_classes} classes (dataset.json, "
             f"{recorded.name!r}), the model has model.num_classes={config.model.num_classes}; pass "
-            f"--config=model.num_classes={recorded.num_classes} or the experiment of that dataset"
+            f"`model.num_classes`={recorded.num_classes} or the experiment of that dataset"
         )
 
 
@@ -428,7 +429,7 @@ def _evaluate_and_keep_best(model, config, model_dir, step, best, writer, fixed_
         )
         strips = prediction_strips(predict_fn, batches(), preprocessing, colors)
     except tf.errors.OpError as error:
-        raise evaluator.evaluation_error(error, "--config=data.eval_size=H,W") from None
+        raise evaluator.evaluation_error(error, "data.eval_size") from None
     miou = float(result["miou"])
     with writer.as_default():
         tf.summary.scalar("val/miou", miou, step=step)

@@ -10,10 +10,10 @@ import pytest
 import tensorflow as tf
 
 from deeplab_tf.configs import get_experiment
+from deeplab_tf.configs.records import save_experiment
 from deeplab_tf.data.schema import make_example
 from deeplab_tf.evaluation.evaluator import checkpoint_step, list_checkpoints, watch_checkpoints
 from deeplab_tf.models import build_deeplab
-from deeplab_tf.training.checkpoints import save_experiment
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 EXPERIMENT = "deeplabv3plus_mnv2_synthetic"

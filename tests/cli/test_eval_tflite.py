@@ -14,6 +14,7 @@ from conftest import write_records
 from test_eval_predict import run_cli
 from test_export import keras_model, make_model_dir
 
+from deeplab_tf.configs.records import load_experiment
 from deeplab_tf.data.pipeline import eval_dataset
 from deeplab_tf.evaluation.evaluator import evaluate
 from deeplab_tf.evaluation.metrics import ConfusionMatrix
@@ -21,7 +22,6 @@ from deeplab_tf.evaluation.tflite import describe_tflite, evaluate_tflite_file
 from deeplab_tf.export.export import ExportOptions, export_model
 from deeplab_tf.export.serving_graph import probabilities_fn
 from deeplab_tf.models.backbones.base import MINUS_ONE_TO_ONE
-from deeplab_tf.training.checkpoints import load_experiment
 
 CLASS_NAMES = ["background", "disc", "ring", "square", "triangle", "cross"]
 # Float32 TFLite against the Keras evaluation, both at the model's size: pixels whose class

@@ -14,6 +14,7 @@ from conftest import write_records
 from test_eval_predict import run_cli
 
 from deeplab_tf.configs import get_experiment
+from deeplab_tf.configs.records import load_experiment, save_experiment
 from deeplab_tf.evaluation.evaluator import load_trained_model
 from deeplab_tf.export.compare import bytes_difference
 from deeplab_tf.export.export import ExportOptions, export_model
@@ -22,7 +23,6 @@ from deeplab_tf.export.metadata import read_metadata
 from deeplab_tf.export.model_card import validate_model_card
 from deeplab_tf.export.serving_graph import mask_fn, probabilities_fn
 from deeplab_tf.models import build_deeplab
-from deeplab_tf.training.checkpoints import load_experiment, save_experiment
 
 EXPERIMENT = "deeplabv3plus_mnv2_synthetic"
 CLASS_NAMES = ["background", "disc", "ring", "square", "triangle", "cross"]
@@ -310,7 +310,7 @@ def untrained(tmp_path):
         ("untrained", ExportOptions(quantization="none"), FileNotFoundError, "no checkpoint in"),
         ("trained", ExportOptions(quantization="none", input_size=(16, 16)), ValueError, "too small"),
         ("trained", ExportOptions(quantization="int8_qat"), ValueError, "is a float run: int8_qat needs"),
-        ("no_data", ExportOptions(quantization="int8_ptq"), ValueError, "pass --data_dir"),
+        ("no_data", ExportOptions(quantization="int8_ptq"), ValueError, "pass data_dir=DIR"),
         ("trained", ExportOptions(quantization="int8_ptq", data_dir="EMPTY"), FileNotFoundError, "int8_ptq calibration"),
     ],
 )

@@ -80,6 +80,7 @@ def test_start_up_is_quiet_and_a_data_error_is_one_line_without_the_flag_list(tm
         assert "Traceback" not in result.stderr and "flags:" not in result.stderr, result.stderr
         (line,) = [line for line in result.stderr.splitlines() if "a.png" in line]
         assert line.startswith("deeplab-convert: ") and "20x30" in line, line
+        assert line.endswith("--skip_bad skips and lists bad samples)"), line  # the library names skip_bad
     assert not [line for line in quiet.stderr.splitlines() if any(word in line for word in NOISE)], quiet.stderr
     # Asked for (--verbosity), TensorFlow's own lines are there: the quiet run dropped them, not lost them.
     assert any(word in verbose.stderr for word in NOISE), verbose.stderr

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from deeplab_tf.artifacts.modes import ClassWeighting, MixedPrecision
 from deeplab_tf.configs import ExportConfig, Quantization, TrainConfig, from_dict, override, to_dict
 from deeplab_tf.configs.base import ExperimentConfig
 from deeplab_tf.export.export import ExportOptions
@@ -29,12 +30,17 @@ def test_export_config_is_checked_when_built_and_records_plain_strings():
         override(ExperimentConfig(), {"export.output": "logits"})
 
 
-def test_train_modes_are_named_by_their_keys_when_read():
+def test_train_modes_are_checked_when_built_and_records_plain_strings():
     train = TrainConfig(mixed_precision="float16", class_weighting="median_frequency")
-    assert train.precision.needs_loss_scaling and train.precision.keras_policy == "mixed_float16"
-    assert train.weighting.value == "median_frequency"
-    with pytest.raises(ValueError, match="train.mixed_precision must be one of"):
-        _ = TrainConfig(mixed_precision="fp8").precision
+    assert train.mixed_precision is MixedPrecision.FLOAT16 and train.mixed_precision.keras_policy == "mixed_float16"
+    assert train.class_weighting is ClassWeighting.MEDIAN_FREQUENCY
+    record = to_dict(train)
+    assert (record["mixed_precision"], record["class_weighting"]) == ("float16", "median_frequency")
+    assert type(record["mixed_precision"]) is str and from_dict(TrainConfig, record) == train
+    with pytest.raises(ValueError, match=r"train.mixed_precision must be one of \('none', .*\), got 'fp8'"):
+        TrainConfig(mixed_precision="fp8")
+    with pytest.raises(ValueError, match="train.class_weighting must be one of"):
+        override(ExperimentConfig(), {"train.class_weighting": "inverse"})
 
 
 def test_export_spec_resolves_options_over_the_config():

@@ -271,7 +271,7 @@ def test_folder(tmp_path, layout):
 def test_folder_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="splits/\\{split\\}.txt"):
         collect_samples("folder", str(tmp_path), ["train"])
-    with pytest.raises(ValueError, match="needs --label_map"):
+    with pytest.raises(ValueError, match="needs label_map=FILE"):
         dataset_info("folder")
     with pytest.raises(ValueError, match="only for the folder dataset"):
         dataset_info("camvid", "labels.txt")
@@ -322,8 +322,9 @@ def test_bad_sample_is_a_clear_error_and_leaves_nothing(tmp_path, case):
     breaker(root)
     out = tmp_path / "out"
     labels = str(root / "labels.txt")
-    with pytest.raises(BadFileError, match=re.escape(str(root / file)) + ".*" + re.escape(message)):
+    with pytest.raises(BadFileError, match=re.escape(str(root / file)) + ".*" + re.escape(message)) as raised:
         convert("folder", root, out, label_map=labels)
+    assert str(raised.value).endswith("; skip_bad skips and lists bad samples)")
     assert leftovers(out) == []
     assert not (out / "dataset.json").exists()
 

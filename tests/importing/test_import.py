@@ -334,24 +334,24 @@ def test_init_from_with_another_class_count_trains_and_evaluates(dm05_values, re
 
 
 def test_weights_origin_follows_imports_qat_and_init_from(dm05_values, tmp_path):
+    from deeplab_tf.artifacts.files import write_json_atomic
+    from deeplab_tf.artifacts.model_dir import INIT_FROM_FILE, ModelDir
+    from deeplab_tf.configs.records import save_experiment
     from deeplab_tf.importing.initial import init_from_record, read_init_from
-    from deeplab_tf.training import checkpoints
 
     prefix = write_tf1_checkpoint(tmp_path / "zoo" / "model.ckpt", dm05_values)
     import_weights(prefix, _config(), str(tmp_path / "imported"))
-    origin = checkpoints.weights_origin(str(tmp_path / "imported"))
+    origin = ModelDir(tmp_path / "imported").weights_origin()
     assert origin["source"] == "model.ckpt-30000" and origin["license"] == "Apache-2.0" and len(origin["sha256"]) == 64
-    checkpoints.save_experiment(str(tmp_path / "qat"), _config(), {"float_model_dir": str(tmp_path / "imported"),
+    save_experiment(str(tmp_path / "qat"), _config(), {"float_model_dir": str(tmp_path / "imported"),
                                                                     "float_checkpoint": "x"})  # fmt: skip
-    assert checkpoints.weights_origin(str(tmp_path / "qat")) == origin
+    assert ModelDir(tmp_path / "qat").weights_origin() == origin
     for name, init_from in [("from_dir", tmp_path / "imported"), ("from_file", prefix)]:
         (tmp_path / name).mkdir()
-        checkpoints.write_json_atomic(
-            str(tmp_path / name / checkpoints.INIT_FROM_FILE), init_from_record(read_init_from(str(init_from)))
-        )
-        assert checkpoints.weights_origin(str(tmp_path / name)) == origin
-    checkpoints.save_experiment(str(tmp_path / "scratch"), _config())
-    assert checkpoints.weights_origin(str(tmp_path / "scratch")) is None
+        write_json_atomic(str(tmp_path / name / INIT_FROM_FILE), init_from_record(read_init_from(str(init_from))))
+        assert ModelDir(tmp_path / name).weights_origin() == origin
+    save_experiment(str(tmp_path / "scratch"), _config())
+    assert ModelDir(tmp_path / "scratch").weights_origin() is None
 
 
 def test_folded_batch_norms_get_real_statistics_and_compute_the_same():

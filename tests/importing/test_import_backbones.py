@@ -19,7 +19,7 @@ from deeplab_tf.export.export import find_checkpoint
 from deeplab_tf.importing.importer import import_weights
 from deeplab_tf.models import get_backbone_spec
 from deeplab_tf.models.deeplab import build_deeplab_with_backbone
-from deeplab_tf.training.checkpoints import restore_model
+from deeplab_tf.artifacts.model_dir import restore_model
 
 # Even, so that every stride-2 layer sees an even input: the original's fixed padding (1 before and
 # 1 after; 3 and 3 for the 7x7 root) then differs from TF 'SAME' (0 before, 1 after), and the

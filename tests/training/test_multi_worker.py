@@ -113,11 +113,11 @@ def initial_weights(config):
 
 
 def trained_weights(model_dir, config):
+    from deeplab_tf.artifacts.model_dir import ModelDir, restore_model
     from deeplab_tf.models import build_deeplab
-    from deeplab_tf.training import checkpoints
 
     model = build_deeplab(config.model)
-    checkpoints.restore_model(model, checkpoints.require_checkpoint(model_dir))
+    restore_model(model, ModelDir(model_dir).require_checkpoint())
     return {w.name: w.numpy() for w in model.weights}
 
 

@@ -10,7 +10,9 @@ import pytest
 import tensorflow as tf
 from conftest import write_records
 
+from deeplab_tf.artifacts.model_dir import ModelDir, restore_model
 from deeplab_tf.configs import get_experiment, override
+from deeplab_tf.configs.records import load_experiment, save_experiment
 from deeplab_tf.models import build_deeplab
 from deeplab_tf.quantization import fake_quant_disabled
 from deeplab_tf.quantization.finetune import (
@@ -20,7 +22,6 @@ from deeplab_tf.quantization.finetune import (
     load_qat_model,
     qat_experiment,
 )
-from deeplab_tf.training import checkpoints
 from deeplab_tf.training.trainer import train
 
 EXPERIMENT = "deeplabv3plus_mnv2_synthetic"
@@ -62,7 +63,7 @@ def test_qat_model_before_fine_tuning_computes_the_float_model(float_run):
     records, float_dir = float_run
     config = qat_experiment(smoke_config(records))
     float_model = build_deeplab(config.model)
-    checkpoints.restore_model(float_model, float_checkpoint(float_dir))
+    restore_model(float_model, float_checkpoint(float_dir))
     qat = build_qat_model(config, float_checkpoint(float_dir))
     images = normalized_images()
     expected = float_model(images, training=False).numpy()
@@ -100,14 +101,14 @@ def test_cli_fine_tunes_a_float_run_and_the_checkpoint_restores(float_run, tmp_p
     with open(os.path.join(qat_dir, "experiment.json"), encoding="utf-8") as handle:
         saved = json.load(handle)
     assert saved["qat"] == {"float_model_dir": float_dir, "float_checkpoint": float_checkpoint(float_dir)}
-    config = checkpoints.load_experiment(qat_dir)
+    config = load_experiment(qat_dir)
     assert (config.train.train_steps, config.train.learning_rate, config.quant.train_steps) == (3, 0.01, 3)
-    assert checkpoints.latest_checkpoint(qat_dir).endswith("ckpt-3")
-    assert checkpoints.latest_checkpoint(qat_dir, "best") is not None
+    assert ModelDir(qat_dir).latest_checkpoint().endswith("ckpt-3")
+    assert ModelDir(qat_dir).latest_checkpoint("best") is not None
 
-    qat = load_qat_model(qat_dir, checkpoints.latest_checkpoint(qat_dir))
+    qat = load_qat_model(qat_dir, ModelDir(qat_dir).latest_checkpoint())
     float_model = build_deeplab(config.model)
-    checkpoints.restore_model(float_model, float_checkpoint(float_dir))
+    restore_model(float_model, float_checkpoint(float_dir))
     wrapped = {layer.layer.name: layer for layer in qat.layers if hasattr(layer, "layer")}
     kernel = [w for w in wrapped["logits_conv"].trainable_weights if "kernel" in w.name][0]
     assert not np.allclose(kernel.numpy(), float_model.get_layer("logits_conv").kernel.numpy())  # fine-tuned
@@ -145,7 +146,7 @@ def test_qat_validates_on_images_larger_than_its_fixed_input_size(float_run, tmp
     qat_dir = str(tmp_path / "qat")
     result = train(config, qat_dir, qat_from=float_dir)  # each image stretched to 65x65, logits resized back
     assert result["best"]["step"] == 2 and 0.0 <= result["best"]["miou"] <= 1.0
-    assert checkpoints.latest_checkpoint(qat_dir, "best").endswith("ckpt-2")
+    assert ModelDir(qat_dir).latest_checkpoint("best").endswith("ckpt-2")
 
 
 def test_bad_float_model_dirs_give_clear_errors(float_run, tmp_path):
@@ -158,19 +159,19 @@ def test_bad_float_model_dirs_give_clear_errors(float_run, tmp_path):
         train(config, qat_dir, qat_from=str(records))
 
     no_checkpoint = str(tmp_path / "no_checkpoint")
-    checkpoints.save_experiment(no_checkpoint, checkpoints.load_experiment(float_dir))
+    save_experiment(no_checkpoint, load_experiment(float_dir))
     with pytest.raises(FileNotFoundError, match="no checkpoint in"):
         train(config, qat_dir, qat_from=no_checkpoint)
 
     other = override(config, {"model.aspp.filters": 24, "model.num_classes": 5})
     other_dir = str(tmp_path / "other")
-    checkpoints.save_experiment(other_dir, other)
+    save_experiment(other_dir, other)
     with pytest.raises(ValueError, match="another architecture.*num_classes: 5 -> 6; aspp"):
         train(config, qat_dir, qat_from=other_dir)
 
     # experiment.json says the architecture fits, the checkpoint is of another model
     wrong_weights = str(tmp_path / "wrong_weights")
-    checkpoints.save_experiment(wrong_weights, config)
+    save_experiment(wrong_weights, config)
     tf.train.Checkpoint(model=build_deeplab(other.model)).save(os.path.join(wrong_weights, "ckpt", "ckpt"))
     with pytest.raises(ValueError, match="float checkpoint .* does not match the model of experiment .*aspp_pool_conv"):
         train(config, qat_dir, qat_from=wrong_weights)
@@ -186,7 +187,7 @@ def test_a_qat_run_is_not_resumed_as_float_nor_used_as_a_float_model(float_run, 
     config = smoke_config(records, **{"quant.train_steps": 1})
     qat_dir = str(tmp_path / "qat")
     train(config, qat_dir, qat_from=float_dir)
-    with pytest.raises(ValueError, match="holds QAT of .*resume it with --qat_from"):
+    with pytest.raises(ValueError, match="holds QAT of .*resume it with qat_from="):
         train(config, qat_dir)
     with pytest.raises(ValueError, match="is itself a QAT run"):
         train(config, str(tmp_path / "qat2"), qat_from=qat_dir)
@@ -219,7 +220,7 @@ def test_trained_model_int8_qat_export_agrees_with_its_qat_and_float_models(tmp_
 
     qat = load_qat_model(qat_dir)
     float_model = build_deeplab(config.model)
-    checkpoints.restore_model(float_model, float_checkpoint(float_dir))
+    restore_model(float_model, float_checkpoint(float_dir))
     preprocessing = get_backbone_spec(config.model.backbone.name).preprocessing
     scenes = [generate(99, i, (65, 65)) for i in range(20)]
     pixels, labels = np.stack([s[0] for s in scenes]), np.stack([s[1] for s in scenes])

@@ -11,5 +11,5 @@ def test_warm_up_then_polynomial_decay():
 
 
 def test_train_steps_within_the_warm_up_name_the_fix():
-    with pytest.raises(ValueError, match=r"train_steps \(30\) must exceed warmup_steps \(100\).*--config=train.warmup_steps=N"):
+    with pytest.raises(ValueError, match=r"train_steps \(30\) must exceed warmup_steps \(100\).*with train.warmup_steps=N"):
         WarmupPolynomialDecay(0.1, total_steps=30, warmup_steps=100)

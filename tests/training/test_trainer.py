@@ -10,9 +10,10 @@ import pytest
 import tensorflow as tf
 import tf_keras as keras
 
+from deeplab_tf.artifacts.model_dir import ModelDir, restore_model
 from deeplab_tf.configs import get_experiment, override
+from deeplab_tf.configs.records import load_experiment
 from deeplab_tf.models import build_deeplab
-from deeplab_tf.training import checkpoints
 from deeplab_tf.training.trainer import NonFiniteLossError, train
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
@@ -34,7 +35,7 @@ def smoke_config(records, steps=6, **changes):
 
 def weights_of(model_dir, config):
     model = build_deeplab(config.model)
-    checkpoints.restore_model(model, checkpoints.require_checkpoint(model_dir))
+    restore_model(model, ModelDir(model_dir).require_checkpoint())
     return model.get_weights()
 
 
@@ -72,8 +73,8 @@ def test_training_lowers_the_loss_and_writes_checkpoints_and_events(records, tmp
     keras.utils.set_random_seed(3)
     for a, b in zip(build_deeplab(config.model).get_weights(), seeded, strict=True):
         np.testing.assert_array_equal(a, b)
-    assert checkpoints.latest_checkpoint(model_dir).endswith("ckpt-12")
-    assert checkpoints.load_experiment(model_dir) == config
+    assert ModelDir(model_dir).latest_checkpoint().endswith("ckpt-12")
+    assert load_experiment(model_dir) == config
     assert any(name.startswith("events.out.tfevents") for name in os.listdir(os.path.join(model_dir, "train")))
 
 
@@ -100,7 +101,7 @@ def test_sigkill_at_any_step_then_resume_gives_the_same_weights(records, tmp_pat
             break
     process.wait(timeout=60)
     assert process.returncode == -signal.SIGKILL
-    assert checkpoints.latest_checkpoint(str(killed)).endswith("ckpt-4")
+    assert ModelDir(str(killed)).latest_checkpoint().endswith("ckpt-4")
     result = subprocess.run(cli(*cli_args(records, killed, steps=8)), env=ENV, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     again = subprocess.run(cli(*cli_args(records, killed, steps=8)), env=ENV, capture_output=True, text=True, timeout=600)
@@ -120,7 +121,7 @@ def test_sigterm_saves_a_checkpoint_before_exiting(records, tmp_path):
     output = process.communicate(timeout=120)[0]
     assert process.returncode == 143  # scripts must not go on as if training had finished
     assert "stopped by signal" in output and "run the same command to resume" in output
-    step = int(checkpoints.latest_checkpoint(str(model_dir)).rsplit("-", 1)[1])
+    step = int(ModelDir(str(model_dir)).latest_checkpoint().rsplit("-", 1)[1])
     assert 3 <= step < 1000  # saved at the signal, not at a regular checkpoint (every 2)
 
 
@@ -129,7 +130,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(records, tmp_path):
     model_dir = str(tmp_path / "run")
     with pytest.raises(NonFiniteLossError, match="(loss|weights) became (nan|inf|NaN)"):
         train(config, model_dir)
-    last = checkpoints.latest_checkpoint(model_dir)
+    last = ModelDir(model_dir).latest_checkpoint()
     assert last is not None
     assert all(np.isfinite(w).all() for w in weights_of(model_dir, config))
 
@@ -142,7 +143,7 @@ def test_model_dir_of_another_model_is_refused_and_untouched(records, tmp_path):
     with pytest.raises(ValueError, match="holds a checkpoint of another model.*num_classes"):
         train(other, model_dir)
     assert open(os.path.join(model_dir, "experiment.json")).read() == before
-    assert checkpoints.latest_checkpoint(model_dir).endswith("ckpt-2")
+    assert ModelDir(model_dir).latest_checkpoint().endswith("ckpt-2")
 
 
 def test_data_dir_without_records_is_a_clear_error(tmp_path):
@@ -167,7 +168,7 @@ def test_validation_keeps_the_best_checkpoint_with_class_names(records, tmp_path
         best = json.load(handle)
     assert best["step"] == 2 and 0.0 <= best["miou"] <= 1.0
     assert list(best["per_class_iou"])[:2] == ["background", "disc"]  # names from the dataset registry
-    assert checkpoints.latest_checkpoint(model_dir, "best").endswith("ckpt-2")
+    assert ModelDir(model_dir).latest_checkpoint("best").endswith("ckpt-2")
     summaries = eval_summaries(model_dir)
     assert summaries["val/miou"] == [(2, pytest.approx(best["miou"]))]
     ((step, strips),) = summaries["val/predictions"]
@@ -199,7 +200,7 @@ def test_validation_images_larger_than_the_crop_are_padded_to_the_largest(tmp_pa
 
     records = write_records(tmp_path / "records", "train", shards=1, per_shard=4, size=(65, 65), classes=6)
     write_records(records, "val", shards=1, per_shard=2, size=(90, 70), classes=6, seed=1)
-    with pytest.raises(RuntimeError, match=r"image larger than the evaluation size.*--config=data.eval_size=H,W$"):
+    with pytest.raises(RuntimeError, match=r"image larger than the evaluation size.*pass a larger data.eval_size=H,W$"):
         train(smoke_config(records, steps=2, **{"train.eval_every": 2, "data.eval_size": "65,65"}), str(tmp_path / "a"))
     train(smoke_config(records, steps=2, **{"train.eval_every": 2}), str(tmp_path / "b"))  # data.eval_size unset
     ((_, strips),) = eval_summaries(str(tmp_path / "b"))["val/predictions"]
@@ -211,6 +212,6 @@ def test_class_count_other_than_the_records_is_refused_before_training(records, 
 
     info = dataclasses.replace(get_dataset_info("synthetic"), class_names=("a", "b", "c", "d"), colormap=((0, 0, 0),) * 4)
     (records / "dataset.json").write_text(json.dumps({"dataset": info.to_dict(), "summary": {}}))
-    with pytest.raises(ValueError, match=r"have 4 classes .*model.num_classes=6; pass --config=model.num_classes=4"):
+    with pytest.raises(ValueError, match=r"have 4 classes .*model.num_classes=6; pass model.num_classes=4 or"):
         train(smoke_config(records, steps=2), str(tmp_path / "run"))
     assert not os.path.exists(tmp_path / "run" / "experiment.json")

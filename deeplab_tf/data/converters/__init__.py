@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from types import ModuleType
 
+from deeplab_tf.artifacts.errors import ArgumentValueError
 from deeplab_tf.data.convert import Sample
 from deeplab_tf.data.converters import ade20k, camvid, cityscapes, folder, pascal_voc, synthetic
 from deeplab_tf.data.registry import DatasetInfo, get_dataset_info, load_label_map
@@ -45,10 +46,10 @@ def dataset_info(name: str, label_map: str | None = None) -> DatasetInfo:
     get_converter(name)
     if name == "folder":
         if not label_map:
-            raise ValueError("the folder dataset needs --label_map=FILE (lines 'index name [r,g,b]')")
+            raise ArgumentValueError("the folder dataset needs `label_map`=FILE (lines 'index name [r,g,b]')")
         return load_label_map(label_map)
     if label_map:
-        raise ValueError(f"--label_map is only for the folder dataset; {name}'s classes are in the registry")
+        raise ArgumentValueError(f"`label_map` is only for the folder dataset; {name}'s classes are in the registry")
     return get_dataset_info(name)
 
 
@@ -73,9 +74,9 @@ def collect_samples(
     if name == "synthetic":
         return {split: module.list_samples(data_dir, split, num_images, image_size) for split in splits}
     if image_size is not None:
-        raise ValueError(f"--image_size is only for the synthetic dataset, not {name}")
+        raise ArgumentValueError(f"`image_size` is only for the synthetic dataset, not {name}")
     if not data_dir:
-        raise ValueError(f"dataset {name} needs --data_dir (see datasets/{name}/README.md)")
+        raise ArgumentValueError(f"dataset {name} needs `data_dir` (see datasets/{name}/README.md)")
     if not os.path.isdir(data_dir):
         raise FileNotFoundError(f"data_dir {data_dir} does not exist")
     if num_images is not None and num_images < 1:
