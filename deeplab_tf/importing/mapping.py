@@ -81,12 +81,22 @@ def _resnet_v1_50_scope(name: str) -> str | None:
     return None
 
 
+def _mobilenet_v3_scope(name: str) -> str | None:
+    """TF-slim's mobilenet_v3 as research/deeplab's mobilenet_v3_*_seg (scope ``MobilenetV3``): the
+    Keras layers carry the slim scopes (``expanded_conv_3/squeeze_excite/Conv_1``)."""
+    pattern = r"Conv(_1)?|expanded_conv(_\d+)?/(expand|depthwise|project|squeeze_excite/Conv(_1)?)"
+    return f"MobilenetV3/{name}" if re.fullmatch(pattern, name) else None
+
+
 # Batch-norm epsilons of the original backbones: TF-slim's mobilenet training_scope (slim.batch_norm's
-# default), research/deeplab feature_extractor's xception_arg_scope (1e-3) and resnet_arg_scope (1e-5).
+# default), research/deeplab feature_extractor's xception_arg_scope (1e-3) and resnet_arg_scope (1e-5);
+# its mobilenet_v2_arg_scope for mobilenet_v3_*_seg sets none (slim.batch_norm's 1e-3).
 BACKBONES = {
     "mobilenet_v2": BackboneNames(_mobilenet_v2_scope, bn_epsilon=1e-3),
     "xception65": BackboneNames(_xception_65_scope, bn_epsilon=1e-3),
     "resnet50_deeplab": BackboneNames(_resnet_v1_50_scope, bn_epsilon=1e-5),
+    "mobilenet_v3_large_seg": BackboneNames(_mobilenet_v3_scope, bn_epsilon=1e-3),
+    "mobilenet_v3_small_seg": BackboneNames(_mobilenet_v3_scope, bn_epsilon=1e-3),
 }
 
 
@@ -110,7 +120,10 @@ def head_scopes(config: ModelConfig) -> dict[str, str]:
     for i, rate in enumerate(atrous_rates(config.aspp, config.backbone.output_stride), start=1):
         scopes[f"aspp_atrous{rate}"] = f"aspp{i}"
     scopes["decoder_low_level"] = "decoder/feature_projection0"
-    if config.decoder.separable:  # model.py's split_separable_conv2d, scope decoder_conv0 and decoder_conv1
+    if config.decoder.sum_merge:  # model.py's _decoder_with_sum_merge: one conv, separable unless logits
+        separable = config.decoder.separable and not config.decoder.output_is_logits
+        scopes["decoder_conv1"] = "decoder/decoder_split_sep_conv0" if separable else "decoder/decoder_conv0"
+    elif config.decoder.separable:  # model.py's split_separable_conv2d, scope decoder_conv0 and decoder_conv1
         scopes["decoder_conv1"], scopes["decoder_conv2"] = "decoder/decoder_conv0", "decoder/decoder_conv1"
     else:  # slim.repeat(..., 2, slim.conv2d, scope="decoder_conv0") numbers its convs inside its scope
         scopes["decoder_conv1"] = "decoder/decoder_conv0/decoder_conv0_1"
