@@ -351,3 +351,21 @@ def test_sum_merge_decoder_scopes_follow_the_original():
         scopes, unnamed = mapping.conv_scopes(model, config)
         assert unnamed == [] and {name: scopes[name] for name in want} == want
         assert scopes["decoder_low_level"] == "decoder/feature_projection0"
+
+
+@pytest.mark.parametrize("variant", ["large", "small"])
+def test_the_zoo_evaluation_geometry(variant):
+    """At the zoo's 1025x2049 evaluation crop (data.eval_size): 33x65 features at output stride 32,
+    25x25-feature image pools at stride 4x5 in a 3x9 grid (model.py's scale_dimension of the 769x769
+    image_pooling_crop_size), logits of the decoder at stride 8 (129x257); at the 769x769 training crop
+    one global pool."""
+    experiment = get_experiment(EXPERIMENTS[variant])
+    assert experiment.data.eval_size == (1025, 2049) and experiment.model.input_size == (769, 769)
+    model, _ = build_deeplab_with_backbone(override(experiment, {"model.input_size": "1025,2049"}).model)
+    assert model.get_layer("aspp_pool").pool_size == (25, 25) and model.get_layer("aspp_pool").strides == (4, 5)
+    assert model.get_layer("aspp_pool").output_shape[1:3] == (3, 9)
+    assert model.get_layer("aspp_gate").output_shape[1:] == (33, 65, ASPP_FILTERS)
+    assert model.get_layer("decoder_sum").output_shape[1:] == (129, 257, CLASSES)
+    assert model.output_shape == (None, 1025, 2049, CLASSES)
+    train, _ = build_deeplab_with_backbone(experiment.model)
+    assert train.get_layer("aspp_pool").output_shape[1:3] == (1, 1)
