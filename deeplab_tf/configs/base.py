@@ -56,8 +56,8 @@ class ASPPConfig:
         original DeepLab does ([pool, 1x1, atrous...]); else last.
       image_pooling_crop_size: (height, width) of the crop whose features one
         image-pooling window covers (the original's ``image_pooling_crop_size``:
-        ``(s - 1) // output_stride + 1`` feature pixels per side); None: the
-        whole feature map, one global pool.
+        ``(s - 1) // output_stride + 1`` feature pixels per side, at most the
+        map's); None: the whole feature map, one global pool.
       image_pooling_stride: (rows, columns) between image-pooling windows; the
         pooled grid is resized back with aligned corners (``model.align_corners``).
       squeeze_excite: the image-pooling branch gates the others instead of being

@@ -16,7 +16,7 @@ from deeplab_tf.configs.base import (
     ModelConfig,
     TrainConfig,
 )
-from deeplab_tf.configs.registry import default_smoke, register_experiment
+from deeplab_tf.configs.registry import register_experiment
 from deeplab_tf.data.registry import get_dataset_info
 
 # Classes and ignore labels come from the dataset registry, the one place that knows them.
@@ -416,15 +416,10 @@ def deeplabv3plus_resnet50_cityscapes_original() -> ExperimentConfig:
     )
 
 
-def _mnv3_seg_smoke(config: ExperimentConfig) -> ExperimentConfig:
-    """The default smoke variant with one global image pool (65x65 has no 769x769 crop to pool)."""
-    smoke = default_smoke(config)
-    return replace(smoke, model=replace(smoke.model, aspp=replace(smoke.model.aspp, image_pooling_crop_size=None)))
-
-
 # research/deeplab's MobileNetV3 Cityscapes head (g3doc/model_zoo.md's flags: --image_pooling_crop_size=769,769
 # --image_pooling_stride=4,5 --aspp_convs_filters=128 --aspp_with_concat_projection=0
-# --aspp_with_squeeze_and_excitation=1 --image_se_uses_qsigmoid=1): a 1x1 branch gated by local image pooling.
+# --aspp_with_squeeze_and_excitation=1 --image_se_uses_qsigmoid=1): a 1x1 branch gated by image pooling,
+# global on 769x769 crops and smaller inputs, 25x25-feature windows on larger ones (a 3x9 grid at 1025x2049).
 MNV3_SEG_ASPP = ASPPConfig(
     filters=128, atrous_rates=(), dropout=0.0, image_pooling_crop_size=(769, 769), image_pooling_stride=(4, 5),
     squeeze_excite=True, projection=False,
@@ -433,7 +428,7 @@ MNV3_SEG_ASPP = ASPPConfig(
 MNV3_SEG_DECODER = DecoderConfig(low_level_feature="C3", sum_merge=True, output_is_logits=True)
 
 
-@register_experiment(smoke=_mnv3_seg_smoke)
+@register_experiment
 def deeplabv3plus_mnv3_large_cityscapes() -> ExperimentConfig:
     """The DeepLab model zoo's ``mobilenetv3_large_cityscapes_trainfine``, exactly: research/deeplab's
     ``mobilenet_v3_large_seg`` at output stride 32, ASPP of a 128-filter 1x1 branch gated by image
@@ -462,7 +457,7 @@ def deeplabv3plus_mnv3_large_cityscapes() -> ExperimentConfig:
     )
 
 
-@register_experiment(smoke=_mnv3_seg_smoke)
+@register_experiment
 def deeplabv3plus_mnv3_small_cityscapes() -> ExperimentConfig:
     """The DeepLab model zoo's ``mobilenetv3_small_cityscapes_trainfine``, exactly:
     ``deeplabv3plus_mnv3_large_cityscapes`` on research/deeplab's ``mobilenet_v3_small_seg`` (68.99%

@@ -18,31 +18,20 @@ def atrous_rates(config: ASPPConfig, output_stride: int) -> tuple[int, ...]:
     return tuple(max(1, r * 16 // output_stride) for r in DEFAULT_RATES_AT_OS16)
 
 
-def image_pooling_grid(
+def _pooling_grid(
     config: ASPPConfig, output_stride: int, feature_size: tuple[int, int]
 ) -> tuple[tuple[int, int], tuple[int, int]]:
     """The image-pooling window and the grid of pooled cells on features of ``feature_size``.
 
     The window covers the features of ``config.image_pooling_crop_size`` (the original's
-    ``scale_dimension(crop, 1 / output_stride)``), or the whole map; windows step by
-    ``config.image_pooling_stride`` without padding.
-
-    Raises:
-      ValueError: a window larger than the features, or a stride below 1.
+    ``scale_dimension(crop, 1 / output_stride)``) or, on a smaller map, the whole map (the
+    original trained on crops of that size, where the pool is global; it cannot run on smaller
+    ones); windows step by ``config.image_pooling_stride`` without padding.
     """
-    if config.image_pooling_crop_size is None:
-        window = tuple(feature_size)
-    else:
-        window = tuple((s - 1) // output_stride + 1 for s in config.image_pooling_crop_size)
-    if any(s < 1 for s in config.image_pooling_stride):
-        raise ValueError(f"aspp.image_pooling_stride must be positive, got {config.image_pooling_stride}")
-    if window[0] > feature_size[0] or window[1] > feature_size[1]:
+    window = tuple(feature_size)
+    if config.image_pooling_crop_size is not None:
         crop = config.image_pooling_crop_size
-        raise ValueError(
-            f"aspp.image_pooling_crop_size {crop[0]}x{crop[1]} pools {window[0]}x{window[1]} features at output "
-            f"stride {output_stride}, more than the {feature_size[0]}x{feature_size[1]} this input size gives: "
-            "use a larger model.input_size or a smaller crop (none: the whole map)"
-        )
+        window = tuple(min((s - 1) // output_stride + 1, f) for s, f in zip(crop, feature_size, strict=True))
     grid = tuple((f - w) // s + 1 for f, w, s in zip(feature_size, window, config.image_pooling_stride, strict=True))
     return window, grid
 
@@ -73,8 +62,7 @@ def aspp(features, config: ASPPConfig, output_stride: int, bn_momentum: float = 
       The ASPP output, same spatial size as ``features``.
 
     Raises:
-      ValueError: see ``image_pooling_grid``; a pooled grid of several cells without
-        ``align_corners``.
+      ValueError: a pooled grid of several cells without ``align_corners``.
     """
     branches = [conv_bn_act(features, config.filters, 1, "aspp_conv1x1", bn_momentum=bn_momentum)]
     for rate in atrous_rates(config, output_stride):
@@ -109,7 +97,7 @@ def aspp(features, config: ASPPConfig, output_stride: int, bn_momentum: float = 
 def _image_pooling(features, config: ASPPConfig, output_stride: int, bn_momentum: float, align_corners: bool):
     """Average pool, 1x1 conv (+ BN + ReLU, or bias + hard sigmoid as a gate), resize to ``features``."""
     size = (features.shape[1], features.shape[2])
-    window, grid = image_pooling_grid(config, output_stride, size)
+    window, grid = _pooling_grid(config, output_stride, size)
     strides = None if window == size else tuple(config.image_pooling_stride)  # one cell: any stride pools the same
     pooled = keras.layers.AveragePooling2D(pool_size=window, strides=strides, name="aspp_pool")(features)
     if config.squeeze_excite:

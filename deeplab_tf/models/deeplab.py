@@ -6,7 +6,7 @@ from __future__ import annotations
 import tf_keras as keras
 
 from deeplab_tf.configs.base import ModelConfig
-from deeplab_tf.models.aspp import aspp, image_pooling_grid
+from deeplab_tf.models.aspp import aspp
 from deeplab_tf.models.backbones import LEVELS, build_backbone, feature_strides
 from deeplab_tf.models.backbones.base import validate_backbone_config
 from deeplab_tf.models.decoder import decoder
@@ -31,9 +31,8 @@ def validate_model_config(config: ModelConfig) -> None:
         raise ValueError(f"aspp.atrous_rates must be positive, got {config.aspp.atrous_rates}")
     if config.aspp.squeeze_excite and not config.aspp.image_pooling:
         raise ValueError("aspp.squeeze_excite gates the ASPP by its image-pooling branch: it needs aspp.image_pooling")
-    if config.aspp.image_pooling:  # before the backbone is built: the window fits its deepest features
-        stride = config.backbone.output_stride
-        image_pooling_grid(config.aspp, stride, tuple(-(-s // stride) for s in config.input_size))
+    if any(s < 1 for s in config.aspp.image_pooling_stride):
+        raise ValueError(f"aspp.image_pooling_stride must be positive, got {config.aspp.image_pooling_stride}")
     if config.decoder.output_is_logits and not (config.decoder.sum_merge and level is not None):
         raise ValueError(
             "decoder.output_is_logits needs decoder.sum_merge and a decoder.low_level_feature (the original's "

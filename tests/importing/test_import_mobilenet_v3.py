@@ -358,7 +358,7 @@ def test_the_zoo_evaluation_geometry(variant):
     """At the zoo's 1025x2049 evaluation crop (data.eval_size): 33x65 features at output stride 32,
     25x25-feature image pools at stride 4x5 in a 3x9 grid (model.py's scale_dimension of the 769x769
     image_pooling_crop_size), logits of the decoder at stride 8 (129x257); at the 769x769 training crop
-    one global pool."""
+    one global pool, as on smaller inputs."""
     experiment = get_experiment(EXPERIMENTS[variant])
     assert experiment.data.eval_size == (1025, 2049) and experiment.model.input_size == (769, 769)
     model, _ = build_deeplab_with_backbone(override(experiment, {"model.input_size": "1025,2049"}).model)
@@ -369,3 +369,9 @@ def test_the_zoo_evaluation_geometry(variant):
     assert model.output_shape == (None, 1025, 2049, CLASSES)
     train, _ = build_deeplab_with_backbone(experiment.model)
     assert train.get_layer("aspp_pool").output_shape[1:3] == (1, 1)
+    # Smaller inputs, which the original cannot take, pool whole rows / columns as on its training crops:
+    # 512x1024 gives 16x32 features, 16x25 windows, a 1x2 grid; 360x480 one global pool.
+    for size, pool_size, grid in [("512,1024", (16, 25), (1, 2)), ("360,480", (12, 15), (1, 1))]:
+        small, _ = build_deeplab_with_backbone(override(experiment, {"model.input_size": size}).model)
+        assert small.get_layer("aspp_pool").pool_size == pool_size
+        assert small.get_layer("aspp_pool").output_shape[1:3] == grid
