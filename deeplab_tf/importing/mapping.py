@@ -1,12 +1,13 @@
 """Which original variable each weight of a DeepLab Keras model takes, and in what layout.
 
 The names are those of the original code: TF-slim's nets for the backbones
-(``MobilenetV2/expanded_conv_3/expand/weights``, ``MobilenetV3/expanded_conv_3/squeeze_excite/Conv/biases``) and research/deeplab's ``model.py`` for the
-heads (``aspp0``, ``aspp1..3`` with ``_depthwise``/``_pointwise`` when separable,
-``image_pooling``, ``concat_projection``, ``decoder/feature_projection0``,
-``decoder/decoder_conv0..1``, ``logits/semantic``). A convolution's batch norm is the
-``BatchNorm`` scope under the convolution's; a .tflite has it folded into a bias
-(``<scope>/Conv2D_bias`` or ``<scope>/depthwise_bias``), which becomes an identity batch norm.
+(``MobilenetV2/expanded_conv_3/expand/weights``, ``MobilenetV3/expanded_conv_3/squeeze_excite/Conv/biases``)
+and research/deeplab's ``model.py`` for the heads (``aspp0``, ``aspp1..3`` with
+``_depthwise``/``_pointwise`` when separable, ``image_pooling``, ``concat_projection``,
+``decoder/feature_projection0``, ``decoder/decoder_conv0..1``, ``logits/semantic``). A
+convolution's batch norm is the ``BatchNorm`` scope under the convolution's; a .tflite has it
+folded into a bias (``<scope>/Conv2D_bias`` or ``<scope>/depthwise_bias``), which becomes an
+identity batch norm.
 """
 
 from __future__ import annotations
