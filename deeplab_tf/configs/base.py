@@ -61,6 +61,18 @@ class ASPPConfig:
       dropout: dropout rate after the projection.
       image_pooling_first: concatenate the image-pooling branch first, as the
         original DeepLab does ([pool, 1x1, atrous...]); else last.
+      image_pooling_crop_size: (height, width) of the crop whose features one
+        image-pooling window covers (the original's ``image_pooling_crop_size``:
+        ``(s - 1) // output_stride + 1`` feature pixels per side, at most the
+        map's); None: the whole feature map, one global pool.
+      image_pooling_stride: (rows, columns) between image-pooling windows; the
+        pooled grid is resized back with aligned corners (``model.align_corners``).
+      squeeze_excite: the image-pooling branch gates the others instead of being
+        concatenated to them: its 1x1 conv has a bias and a hard sigmoid, no batch
+        norm, and multiplies the (projected) ASPP output (the original's
+        ``aspp_with_squeeze_and_excitation`` with ``image_se_uses_qsigmoid``).
+      projection: project the concatenated branches by a 1x1 conv (the
+        original's ``aspp_with_concat_projection``).
     """
 
     filters: int = 256
@@ -69,6 +81,10 @@ class ASPPConfig:
     separable: bool = False
     dropout: float = 0.1
     image_pooling_first: bool = False
+    image_pooling_crop_size: tuple[int, int] | None = None
+    image_pooling_stride: tuple[int, int] = (1, 1)
+    squeeze_excite: bool = False
+    projection: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,12 +97,22 @@ class DecoderConfig:
       low_level_filters: channels of the low-level projection.
       filters: channels of the two 3x3 refinement convolutions.
       separable: depthwise-separable refinement convolutions.
+      sum_merge: the original's ``decoder_use_sum_merge``: one refinement conv
+        on the upsampled encoder output, added to the low-level projection
+        (both ``filters`` wide; ``low_level_filters`` unused) instead of two
+        after concatenating them.
+      output_is_logits: the original's ``decoder_output_is_logits`` (with
+        ``sum_merge``): both convolutions are 1x1 with a bias, no batch norm or
+        activation, ``num_classes`` wide (``filters`` unused), and their sum is
+        the logits: no classifier conv follows.
     """
 
     low_level_feature: str | None = None
     low_level_filters: int = 48
     filters: int = 256
     separable: bool = False
+    sum_merge: bool = False
+    output_is_logits: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

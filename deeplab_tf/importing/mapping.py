@@ -1,12 +1,13 @@
 """Which original variable each weight of a DeepLab Keras model takes, and in what layout.
 
 The names are those of the original code: TF-slim's nets for the backbones
-(``MobilenetV2/expanded_conv_3/expand/weights``) and research/deeplab's ``model.py`` for the
-heads (``aspp0``, ``aspp1..3`` with ``_depthwise``/``_pointwise`` when separable,
-``image_pooling``, ``concat_projection``, ``decoder/feature_projection0``,
-``decoder/decoder_conv0..1``, ``logits/semantic``). A convolution's batch norm is the
-``BatchNorm`` scope under the convolution's; a .tflite has it folded into a bias
-(``<scope>/Conv2D_bias`` or ``<scope>/depthwise_bias``), which becomes an identity batch norm.
+(``MobilenetV2/expanded_conv_3/expand/weights``, ``MobilenetV3/expanded_conv_3/squeeze_excite/Conv/biases``)
+and research/deeplab's ``model.py`` for the heads (``aspp0``, ``aspp1..3`` with
+``_depthwise``/``_pointwise`` when separable, ``image_pooling``, ``concat_projection``,
+``decoder/feature_projection0``, ``decoder/decoder_conv0..1``, ``logits/semantic``). A
+convolution's batch norm is the ``BatchNorm`` scope under the convolution's; a .tflite has it
+folded into a bias (``<scope>/Conv2D_bias`` or ``<scope>/depthwise_bias``), which becomes an
+identity batch norm.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from deeplab_tf.models.backbones import resnet_deeplab
 HEAD_BN_EPSILON = 1e-5
 # The classifier of research/deeplab's model.py: what makes weights a segmentation model's.
 LOGITS_SCOPE = "logits/semantic"
+# A sum-merge decoder whose output is the logits has them here instead (a 1x1 conv with biases).
+_DECODER_LOGITS = "decoder/decoder_conv0"
+_DECODER_LOGITS_BIASES = f"{_DECODER_LOGITS}/biases"
 # The bias a TOCO/TFLite converter gives a convolution it folded batch norm into, by preference.
 _FOLDED_BIASES = ("Conv2D_bias", "depthwise_bias", "biases", "bias")
 
@@ -89,8 +93,16 @@ def _resnet_v1_scope(network: str) -> Callable[[str], str | None]:
     return scope
 
 
+def _mobilenet_v3_scope(name: str) -> str | None:
+    """TF-slim's mobilenet_v3 as research/deeplab's mobilenet_v3_*_seg (scope ``MobilenetV3``): the
+    Keras layers carry the slim scopes (``expanded_conv_3/squeeze_excite/Conv_1``)."""
+    pattern = r"Conv(_1)?|expanded_conv(_\d+)?/(expand|depthwise|project|squeeze_excite/Conv(_1)?)"
+    return f"MobilenetV3/{name}" if re.fullmatch(pattern, name) else None
+
+
 # Batch-norm epsilons of the original backbones: TF-slim's mobilenet training_scope (slim.batch_norm's
-# default), research/deeplab feature_extractor's xception_arg_scope (1e-3) and resnet_arg_scope (1e-5).
+# default), research/deeplab feature_extractor's xception_arg_scope (1e-3) and resnet_arg_scope (1e-5);
+# its mobilenet_v2_arg_scope for mobilenet_v3_*_seg sets none (slim.batch_norm's 1e-3).
 BACKBONES = {
     "mobilenet_v2": BackboneNames(_mobilenet_v2_scope, bn_epsilon=1e-3),
     "xception65": BackboneNames(_xception_65_scope, bn_epsilon=1e-3),
@@ -98,6 +110,8 @@ BACKBONES = {
         name: BackboneNames(_resnet_v1_scope(variant.scope), bn_epsilon=resnet_deeplab.RESNET_BN_EPSILON)
         for name, variant in resnet_deeplab.VARIANTS.items()
     },
+    "mobilenet_v3_large_seg": BackboneNames(_mobilenet_v3_scope, bn_epsilon=1e-3),
+    "mobilenet_v3_small_seg": BackboneNames(_mobilenet_v3_scope, bn_epsilon=1e-3),
 }
 
 
@@ -121,7 +135,10 @@ def head_scopes(config: ModelConfig) -> dict[str, str]:
     for i, rate in enumerate(atrous_rates(config.aspp, config.backbone.output_stride), start=1):
         scopes[f"aspp_atrous{rate}"] = f"aspp{i}"
     scopes["decoder_low_level"] = "decoder/feature_projection0"
-    if config.decoder.separable:  # model.py's split_separable_conv2d, scope decoder_conv0 and decoder_conv1
+    if config.decoder.sum_merge:  # model.py's _decoder_with_sum_merge: one conv, separable unless logits
+        separable = config.decoder.separable and not config.decoder.output_is_logits
+        scopes["decoder_conv1"] = "decoder/decoder_split_sep_conv0" if separable else "decoder/decoder_conv0"
+    elif config.decoder.separable:  # model.py's split_separable_conv2d, scope decoder_conv0 and decoder_conv1
         scopes["decoder_conv1"], scopes["decoder_conv2"] = "decoder/decoder_conv0", "decoder/decoder_conv1"
     else:  # slim.repeat(..., 2, slim.conv2d, scope="decoder_conv0") numbers its convs inside its scope
         scopes["decoder_conv1"] = "decoder/decoder_conv0/decoder_conv0_1"
@@ -139,9 +156,14 @@ def _head_scope(name: str, heads: dict[str, str]) -> str | None:
 
 def segmentation_classes(source: Source) -> int | None:
     """The class count of a DeepLab segmentation model's weights: the output channels of its
-    ``logits/semantic`` kernel; None for weights without one (a backbone alone, such as the model
-    zoo's ImageNet checkpoints)."""
+    ``logits/semantic`` kernel, or of a decoder whose output is the logits (model.py's
+    ``decoder_output_is_logits``, the MobileNetV3 Cityscapes models: ``decoder/decoder_conv0`` with
+    biases and no batch norm); None for weights without either (a backbone alone, such as the model
+    zoo's ImageNet checkpoints).
+    """
     kernel = source.values.get(f"{LOGITS_SCOPE}/weights")
+    if kernel is None and not source.folded and _DECODER_LOGITS_BIASES in source.values:
+        kernel = source.values.get(f"{_DECODER_LOGITS}/weights")
     if kernel is None:
         return None
     return int(kernel.shape[0] if source.folded else kernel.shape[-1])

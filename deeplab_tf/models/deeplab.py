@@ -29,6 +29,15 @@ def validate_model_config(config: ModelConfig) -> None:
         raise ValueError(f"aspp needs filters >= 1 and 0 <= dropout < 1, got {config.aspp}")
     if any(r < 1 for r in config.aspp.atrous_rates or ()):
         raise ValueError(f"aspp.atrous_rates must be positive, got {config.aspp.atrous_rates}")
+    if config.aspp.squeeze_excite and not config.aspp.image_pooling:
+        raise ValueError("aspp.squeeze_excite gates the ASPP by its image-pooling branch: it needs aspp.image_pooling")
+    if any(s < 1 for s in config.aspp.image_pooling_stride):
+        raise ValueError(f"aspp.image_pooling_stride must be positive, got {config.aspp.image_pooling_stride}")
+    if config.decoder.output_is_logits and not (config.decoder.sum_merge and level is not None):
+        raise ValueError(
+            "decoder.output_is_logits needs decoder.sum_merge and a decoder.low_level_feature (the original's "
+            "decoder_output_is_logits with decoder_use_sum_merge)"
+        )
 
 
 def model_name(config: ModelConfig) -> str:
@@ -74,13 +83,17 @@ def build_deeplab_with_backbone(config: ModelConfig) -> tuple[keras.Model, keras
     strides = feature_strides(backbone)
     deepest = LEVELS[-1]
 
-    x = aspp(features[deepest], config.aspp, strides[deepest], bn_momentum=config.bn_momentum)
+    x = aspp(features[deepest], config.aspp, strides[deepest], config.bn_momentum, config.align_corners)
     stride = strides[deepest]
     level = config.decoder.low_level_feature
+    logits_given = False
     if level is not None and strides[level] < stride:
         factor = stride // strides[level]
-        x = decoder(x, features[level], config.decoder, factor, config.bn_momentum, config.align_corners)
-        stride = strides[level]
-    x = keras.layers.Conv2D(config.num_classes, 1, name="logits_conv")(x)
+        x = decoder(
+            x, features[level], config.decoder, factor, config.bn_momentum, config.align_corners, config.num_classes
+        )
+        stride, logits_given = strides[level], config.decoder.output_is_logits
+    if not logits_given:
+        x = keras.layers.Conv2D(config.num_classes, 1, name="logits_conv")(x)
     logits = upsample_to(x, input_size, stride, "logits", config.align_corners)
     return keras.Model(inputs, logits, name=model_name(config)), backbone

@@ -28,6 +28,8 @@ REQUIRED = {
     "deeplabv3_mnv2_dm05_camvid",
     "deeplabv3plus_xception65_pascal_original",
     "deeplabv3plus_resnet50_cityscapes_original",
+    "deeplabv3plus_mnv3_large_cityscapes",
+    "deeplabv3plus_mnv3_small_cityscapes",
 }
 
 

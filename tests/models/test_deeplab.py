@@ -12,7 +12,8 @@ from deeplab_tf.models.profile import count_macs
 
 SMALL_WIDTH = {"mobilenet_v2": 0.35, "mobilenet_v3_large": 0.75, "mobilenet_v3_small": 0.75}
 REQUIRED_BACKBONES = {
-    "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "resnet50", "resnet101", "resnet50_deeplab", "xception65"
+    "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "resnet50", "resnet101", "resnet50_deeplab", "xception65",
+    "mobilenet_v3_large_seg", "mobilenet_v3_small_seg",
 }  # fmt: skip
 
 
@@ -135,6 +136,12 @@ def test_multiply_adds_match_the_published_deeplab_mobilenet_v2_figures():
         (dict(num_classes=1), "num_classes must be an integer >= 2, got 1"),
         (dict(backbone=BackboneConfig(width_multiplier=0.3)), "width_multiplier in"),
         (dict(decoder=DecoderConfig(low_level_feature="C9")), "decoder.low_level_feature must be one of"),
+        (dict(aspp=ASPPConfig(image_pooling_crop_size=(33, 33), image_pooling_stride=(2, 2))),
+         "image pooling into a 2x2 grid .* set model.align_corners=true"),
+        (dict(aspp=ASPPConfig(image_pooling_stride=(0, 1))), "aspp.image_pooling_stride must be positive"),
+        (dict(aspp=ASPPConfig(squeeze_excite=True, image_pooling=False)), "aspp.squeeze_excite .* needs aspp.image_pooling"),
+        (dict(decoder=DecoderConfig(low_level_feature="C2", output_is_logits=True)),
+         "decoder.output_is_logits needs decoder.sum_merge"),
     ],
 )
 def test_bad_input_gets_a_clear_error(change, message):
@@ -162,3 +169,21 @@ def test_weights_file_path_loads_into_the_backbone(tmp_path):
     np.testing.assert_array_equal(model.get_layer("block_5_expand").get_weights()[0], source.get_layer("block_5_expand").get_weights()[0])
     with pytest.raises(FileNotFoundError, match="does not exist"):
         build_deeplab(dataclasses.replace(config, backbone=BackboneConfig(weights=str(tmp_path / "missing.h5"), width_multiplier=0.35)))
+
+
+@pytest.mark.parametrize("separable", [False, True])
+def test_sum_merge_decoder_refines_the_encoder_once_and_adds_the_projection(separable):
+    """The original's decoder_use_sum_merge (decoder_output_is_logits off): one refinement conv
+    (BN + ReLU) on the upsampled encoder output plus a ``filters``-wide low-level projection."""
+    config = dataclasses.replace(
+        small_config(decoder="C2"),
+        decoder=DecoderConfig(low_level_feature="C2", filters=16, low_level_filters=8, sum_merge=True, separable=separable),
+    )
+    model = build_deeplab(config)
+    names = [layer.name for layer in model.layers]
+    assert "decoder_concat" not in names and "decoder_conv2" not in names and "logits_conv" in names
+    (node,) = model.get_layer("decoder_sum").inbound_nodes
+    assert [layer.name for layer in node.inbound_layers] == [
+        "decoder_conv1_pointwise_relu" if separable else "decoder_conv1_relu", "decoder_low_level_relu"]  # fmt: skip
+    assert model.get_layer("decoder_low_level").filters == 16  # the decoder's filters, not low_level_filters
+    assert model.output_shape == (None, 65, 65, 5)

@@ -14,6 +14,9 @@ from deeplab_tf.models.backbones.pretrained import transfer_weights
 CHANNELS = {
     "mobilenet_v3_large": {"C2": 24, "C3": 40, "C4": 112, "C5": 960},
     "mobilenet_v3_small": {"C2": 16, "C3": 24, "C4": 48, "C5": 576},
+    # research/deeplab's seg variants: depthwise outputs of the same blocks; the last stage halved
+    "mobilenet_v3_large_seg": {"C2": 72, "C3": 120, "C4": 672, "C5": 480},
+    "mobilenet_v3_small_seg": {"C2": 16, "C3": 88, "C4": 144, "C5": 288},
 }
 # keras.applications layer whose output each level equals (C5: the model output).
 KERAS_LEVELS = {
@@ -85,8 +88,9 @@ def test_dilation_replaces_stride_past_the_output_stride():
 def test_registered():
     for name in CHANNELS:
         spec = get_backbone_spec(name)
-        assert spec.preprocessing == MINUS_ONE_TO_ONE and spec.widths == (0.75, 1.0)
-        assert spec.load_pretrained is not None
+        seg = name.endswith("_seg")  # released by DeepLab at width 1.0, no ImageNet weights of their own
+        assert spec.preprocessing == MINUS_ONE_TO_ONE and spec.widths == ((1.0,) if seg else (0.75, 1.0))
+        assert (spec.load_pretrained is None) == seg
 
 
 def test_hard_activations_match_numpy():
