@@ -25,6 +25,17 @@ import numpy as np
 from deeplab_tf.artifacts.errors import ArgumentValueError
 from deeplab_tf.artifacts.files import read_json, write_json_atomic, write_npz_atomic
 from deeplab_tf.configs import ExperimentConfig, get_experiment, override
+from deeplab_tf.data.converters import convert
+from deeplab_tf.data.pipeline import list_record_files
+from deeplab_tf.data.schema import parse_example
+from deeplab_tf.demo import report as demo_report
+from deeplab_tf.evaluation.evaluator import default_eval_size, evaluate, load_trained_model
+from deeplab_tf.evaluation.report import class_names_and_colors, comparison_strip, write_png, write_report
+from deeplab_tf.evaluation.tflite import TFLitePredictor, describe_tflite, evaluate_tflite_file
+from deeplab_tf.export.benchmark import benchmark_tflite
+from deeplab_tf.export.export import ExportOptions, export_model, find_checkpoint
+from deeplab_tf.models import get_backbone_spec
+from deeplab_tf.training.trainer import train
 
 STATE_FILE = "demo.json"
 STATE_FORMAT = "deeplab_tf.demo/1"
@@ -213,8 +224,6 @@ class Demo:
     # --- stages ------------------------------------------------------------------
 
     def stage_data(self) -> dict:
-        from deeplab_tf.data.converters import convert
-
         options = self.options
         splits = [self.config.data.train_split, self.config.data.eval_split]
         size = tuple(self.config.model.input_size) if options.dataset == "synthetic" else None  # generated at size
@@ -222,8 +231,6 @@ class Demo:
         return {split: {"images": value["images"]} for split, value in summary["splits"].items()}
 
     def _train(self, model_dir: str, qat_from: str | None = None) -> dict:
-        from deeplab_tf.training.trainer import train
-
         result = train(self.config, model_dir, qat_from=qat_from)
         if result["stopped_by_signal"]:
             raise KeyboardInterrupt(f"stopped at step {result['step']} (checkpoint saved); run again to resume")
@@ -238,11 +245,6 @@ class Demo:
         return self._train(self.paths["model"])
 
     def stage_evaluate(self) -> dict:
-        from deeplab_tf.evaluation.evaluator import default_eval_size, evaluate, load_trained_model
-        from deeplab_tf.evaluation.report import class_names_and_colors, write_report
-        from deeplab_tf.export.export import find_checkpoint
-        from deeplab_tf.models import get_backbone_spec
-
         config = self.config
         checkpoint = find_checkpoint(self.paths["model"])
         size = default_eval_size(config.data)
@@ -259,8 +261,6 @@ class Demo:
         return self._train(self.paths["qat"], qat_from=self.paths["model"])
 
     def stage_export(self) -> dict:
-        from deeplab_tf.export.export import ExportOptions, export_model
-
         files = {}
         for label, source, quantization, output in EXPORTS:
             options = ExportOptions(
@@ -276,10 +276,6 @@ class Demo:
         return {"files": files}
 
     def stage_measure(self) -> dict:
-        from deeplab_tf.evaluation.report import write_report
-        from deeplab_tf.evaluation.tflite import evaluate_tflite_file
-        from deeplab_tf.export.benchmark import benchmark_tflite
-
         measured = {}
         for label, files in self.result("export")["files"].items():
             path = files["model"]
@@ -302,18 +298,12 @@ class Demo:
         """The first ``count`` validation images and labels, as stored."""
         import tensorflow as tf
 
-        from deeplab_tf.data.pipeline import list_record_files
-        from deeplab_tf.data.schema import parse_example
-
         files = list_record_files(self.paths["records"], self.config.data.eval_split)
         for record in tf.data.TFRecordDataset(files).take(count):
             sample = parse_example(record)
             yield sample["filename"].numpy().decode(), sample["image"].numpy(), sample["label"].numpy()[..., 0]
 
     def stage_overlays(self) -> dict:
-        from deeplab_tf.evaluation.report import class_names_and_colors, comparison_strip, write_png
-        from deeplab_tf.evaluation.tflite import TFLitePredictor, describe_tflite
-
         files = self.result("export")["files"]
         predictors = {}
         for label, paths in files.items():
@@ -341,17 +331,13 @@ class Demo:
         return {"samples": archive, "pngs": written}
 
     def stage_report(self) -> dict:
-        from deeplab_tf.demo.report import write_report
-
         summary = self.summary()
-        write_report(self.paths["report"], summary)
+        demo_report.write_report(self.paths["report"], summary)
         return {"report": self.paths["report"]}
 
     # --- the report's content ----------------------------------------------------
 
     def summary(self) -> dict:
-        from deeplab_tf.evaluation.report import class_names_and_colors
-
         config = self.config
         names, colors = class_names_and_colors(config.data.dataset, config.model.num_classes)
         train_curve = _scalars(os.path.join(self.paths["model"], "train"), "loss")

@@ -22,6 +22,7 @@ from deeplab_tf.artifacts.model_card import file_names, read_model_card, tensor_
 from deeplab_tf.configs.base import DataConfig
 from deeplab_tf.data.pipeline import eval_dataset, largest_image
 from deeplab_tf.evaluation.evaluator import evaluate_predictions, with_sizes
+from deeplab_tf.evaluation.report import fallback_palette
 from deeplab_tf.models.backbones.base import Preprocessing
 
 
@@ -228,8 +229,6 @@ def evaluate_tflite_file(
       ``class_names``, ``input``/``output`` tensor contract, ``quantization``;
       colormap: RGB per class, for the report pictures).
     """
-    from deeplab_tf.evaluation.report import fallback_palette
-
     described = describe_tflite(path)
     class_names = described["class_names"]
     ignore_label = described["ignore_label"]

@@ -19,6 +19,7 @@ import numpy as np
 
 from deeplab_tf.artifacts.errors import ArgumentFileNotFoundError
 from deeplab_tf.evaluation.report import fallback_palette
+from deeplab_tf.evaluation.tflite import describe_tflite
 
 SIGNATURE = "serving_default"
 
@@ -119,8 +120,6 @@ class TFLiteBackend(Backend):
     kind = "tflite"
 
     def __init__(self, path: str, name: str, version: int, threads: int = 1):
-        from deeplab_tf.evaluation.tflite import describe_tflite
-
         described = describe_tflite(path)
         contract, card = described["contract"], described["card"]
         self._bytes, self._threads = described["tflite_bytes"], threads

@@ -14,6 +14,7 @@ import sys
 
 from aiohttp import web
 
+from deeplab_tf.serving.grpc_service import make_grpc_server
 from deeplab_tf.serving.rest import make_app
 from deeplab_tf.serving.service import Service
 
@@ -34,8 +35,6 @@ async def serve(service: Service, host: str, port: int, grpc_port: int | None, d
     grpc_server = None
     bound_grpc = None
     if grpc_port is not None:
-        from deeplab_tf.serving.grpc_service import make_grpc_server
-
         grpc_server, bound_grpc = make_grpc_server(service, host, grpc_port)
         await grpc_server.start()
     print(json.dumps({"rest_port": rest_port, "grpc_port": bound_grpc, "models": sorted(service.models)}), flush=True)

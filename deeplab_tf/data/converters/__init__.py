@@ -12,7 +12,7 @@ import os
 from types import ModuleType
 
 from deeplab_tf.artifacts.errors import ArgumentValueError
-from deeplab_tf.data.convert import Sample
+from deeplab_tf.data.convert import Sample, convert_dataset
 from deeplab_tf.data.converters import ade20k, camvid, cityscapes, folder, pascal_voc, synthetic
 from deeplab_tf.data.registry import DatasetInfo, get_dataset_info, load_label_map
 
@@ -102,8 +102,6 @@ def convert(
     Raises:
       ValueError / FileNotFoundError: as ``dataset_info``, ``collect_samples`` and ``convert_dataset``.
     """
-    from deeplab_tf.data.convert import convert_dataset
-
     module = get_converter(name)
     info = dataset_info(name, label_map)
     samples = collect_samples(name, data_dir, splits, num_images, image_size)
