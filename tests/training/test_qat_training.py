@@ -198,13 +198,17 @@ def test_a_qat_run_is_not_resumed_as_float_nor_used_as_a_float_model(float_run, 
 @pytest.mark.heavy
 def test_trained_model_int8_qat_export_agrees_with_its_qat_and_float_models(tmp_path):
     # The smoke tests' random or 4-step models are chaotic under rounding (see
-    # tests/export/test_tflite.py, MIN_AGREEMENT); a trained one is not. Measured
-    # (1500 float + 300 QAT steps on 300 synthetic 65x65 scenes, 20 held-out scenes):
-    # int8_qat vs the QAT Keras model 0.999 of pixels (mean |dp| 0.0016), vs the float
-    # Keras model 0.996; pixel accuracy float 0.833, QAT Keras 0.830, int8 0.831.
+    # tests/export/test_tflite.py, MIN_AGREEMENT); a trained one is not. The int8 file is
+    # compared with the float function it quantizes, probabilities_fn (the softmax before
+    # the final upsampling: on these edge-dense scenes its argmax differs from that of the
+    # softmax of the upsampled logits on 1.4% of pixels, by design, not by rounding).
+    # Measured (1500 float + 300 QAT steps on 300 synthetic 65x65 scenes, 20 held-out scenes):
+    # int8_qat vs the QAT model's probabilities_fn 0.997 of pixels (mean |dp| 0.0017), vs the
+    # float model's 0.980; pixel accuracy float 0.911, QAT 0.911, int8 0.909.
     from deeplab_tf.data.synthetic import generate
     from deeplab_tf.export.conversion import ConvertOptions, convert
     from deeplab_tf.export.inspect import run_tflite
+    from deeplab_tf.export.serving_graph import probabilities_fn
     from deeplab_tf.models import get_backbone_spec
 
     records = str(tmp_path / "synthetic")
@@ -225,14 +229,14 @@ def test_trained_model_int8_qat_export_agrees_with_its_qat_and_float_models(tmp_
     scenes = [generate(99, i, (65, 65)) for i in range(20)]
     pixels, labels = np.stack([s[0] for s in scenes]), np.stack([s[1] for s in scenes])
     inputs = ((pixels - np.float32(preprocessing.mean)) / np.float32(preprocessing.std)).astype(np.float32)
-    qat_probabilities = tf.nn.softmax(qat(inputs, training=False)).numpy()
-    float_probabilities = tf.nn.softmax(float_model(inputs, training=False)).numpy()
+    qat_probabilities = probabilities_fn(qat)(tf.constant(inputs)).numpy()
+    float_probabilities = probabilities_fn(float_model)(tf.constant(inputs)).numpy()
     tflite_bytes = convert(qat, ConvertOptions("int8_qat", "uint8", "scores", preprocessing))
     got = np.concatenate([run_tflite(tflite_bytes, image) for image in pixels]).astype(np.float32) / 256
 
     assert (got.argmax(-1) == qat_probabilities.argmax(-1)).mean() >= 0.995
     assert np.abs(got - qat_probabilities).mean() < 0.005
-    assert (got.argmax(-1) == float_probabilities.argmax(-1)).mean() >= 0.99
+    assert (got.argmax(-1) == float_probabilities.argmax(-1)).mean() >= 0.97
     valid = labels != 255
     float_accuracy = (float_probabilities.argmax(-1) == labels)[valid].mean()
     assert float_accuracy > 0.75 and (got.argmax(-1) == labels)[valid].mean() > float_accuracy - 0.01
