@@ -285,7 +285,7 @@ def export_model_garden(
     from official.vision.serving import export_saved_model_lib, export_tflite_lib
     from official.vision.serving import semantic_segmentation as serving
 
-    from deeplab_tf.export.files import write_bytes_atomic
+    from deeplab_tf.artifacts.files import write_bytes_atomic
 
     root = os.path.join(FLAGS.work_dir, "model_garden", name)
     params = model_garden_params(architecture, size, records, qat=False)
@@ -463,7 +463,7 @@ def main(argv):
         "min ms; 'x MG' = median of per-round ratios to Model Garden's file of the same quantization"
     )
     print_table(rows)
-    from deeplab_tf.export.files import write_bytes_atomic
+    from deeplab_tf.artifacts.files import write_bytes_atomic
 
     write_bytes_atomic(os.path.join(FLAGS.work_dir, "report.json"), json.dumps(report, indent=2).encode())
 

@@ -23,8 +23,8 @@ import cv2
 import numpy as np
 
 import deeplab_tf  # noqa: F401  (Keras 2 before TensorFlow)
+from deeplab_tf.artifacts.files import write_bytes_atomic
 from deeplab_tf.export.benchmark import side_by_side
-from deeplab_tf.export.files import write_bytes_atomic
 from deeplab_tf.export.inspect import run_tflite
 
 

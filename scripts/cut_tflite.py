@@ -22,8 +22,8 @@ import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
 import deeplab_tf  # noqa: F401  (Keras 2 before TensorFlow)
+from deeplab_tf.artifacts.files import write_bytes_atomic
 from deeplab_tf.export.benchmark import format_side_by_side, side_by_side
-from deeplab_tf.export.files import write_bytes_atomic
 from deeplab_tf.export.flatbuffer import operator_name, pack_model
 
 

@@ -28,11 +28,11 @@ import deeplab_tf  # noqa: F401  (Keras 2 before TensorFlow)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import algorithms  # noqa: E402
 
+from deeplab_tf.artifacts.files import write_bytes_atomic  # noqa: E402
+from deeplab_tf.artifacts.model_card import build_model_card, file_names, labels_text, write_model_card  # noqa: E402
 from deeplab_tf.data.registry import get_dataset_info  # noqa: E402
 from deeplab_tf.data.synthetic import generate  # noqa: E402
-from deeplab_tf.export.files import write_bytes_atomic  # noqa: E402
 from deeplab_tf.export.inspect import run_tflite  # noqa: E402
-from deeplab_tf.export.model_card import build_model_card, file_names, labels_text, write_model_card  # noqa: E402
 
 CONTRACT = pathlib.Path(__file__).resolve().parent
 SHARED = pathlib.Path(os.environ.get("DEEPLAB_SHARED", CONTRACT.parents[2] / "shared"))

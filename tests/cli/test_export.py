@@ -13,6 +13,7 @@ import tf_keras as keras
 from conftest import write_records
 from test_eval_predict import run_cli
 
+from deeplab_tf.artifacts.model_card import validate_model_card
 from deeplab_tf.configs import get_experiment
 from deeplab_tf.configs.records import load_experiment, save_experiment
 from deeplab_tf.evaluation.evaluator import load_trained_model
@@ -20,7 +21,6 @@ from deeplab_tf.export.compare import bytes_difference
 from deeplab_tf.export.export import ExportOptions, export_model
 from deeplab_tf.export.inspect import run_tflite, tensor_dtypes
 from deeplab_tf.export.metadata import read_metadata
-from deeplab_tf.export.model_card import validate_model_card
 from deeplab_tf.export.serving_graph import mask_fn, probabilities_fn
 from deeplab_tf.models import build_deeplab
 

@@ -10,8 +10,7 @@ import pytest
 import tensorflow as tf
 import tf_keras as keras
 
-from deeplab_tf.export.conversion import ConvertOptions, convert
-from deeplab_tf.export.model_card import (
+from deeplab_tf.artifacts.model_card import (
     FORMAT,
     build_model_card,
     file_names,
@@ -21,6 +20,7 @@ from deeplab_tf.export.model_card import (
     validate_model_card,
     write_model_card,
 )
+from deeplab_tf.export.conversion import ConvertOptions, convert
 from deeplab_tf.models.backbones.base import MINUS_ONE_TO_ONE
 
 SIZE = (8, 10)

@@ -15,7 +15,7 @@ import pytest
 
 from deeplab_tf.export.compare import ACROSS_CPUS, EXACT, bytes_difference, differences, output_difference
 from deeplab_tf.export.inspect import run_tflite
-from deeplab_tf.export.model_card import read_model_card, validate_model_card
+from deeplab_tf.artifacts.model_card import read_model_card, validate_model_card
 
 CONTRACT = pathlib.Path(__file__).resolve().parents[2] / "mobile" / "contract"
 

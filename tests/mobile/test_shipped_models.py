@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from deeplab_tf.export.inspect import run_tflite
-from deeplab_tf.export.model_card import read_model_card, validate_model_card
+from deeplab_tf.artifacts.model_card import read_model_card, validate_model_card
 
 MOBILE = pathlib.Path(__file__).resolve().parents[2] / "mobile"
 FOLDERS = [MOBILE / "android" / "app" / "src" / "main" / "assets", MOBILE / "ios" / "DeepLabSegment" / "Models"]

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from deeplab_tf.export.files import write_bytes_atomic
+from deeplab_tf.artifacts.files import write_bytes_atomic
 
 
 def test_write_bytes_atomic_writes_and_replaces(tmp_path):
