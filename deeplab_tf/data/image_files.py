@@ -166,3 +166,9 @@ def encode_png(array: np.ndarray) -> bytes:
     if not ok:
         raise RuntimeError(f"OpenCV could not encode a {array.shape} {array.dtype} array as PNG")
     return encoded.tobytes()
+
+
+def encode_rgb_png(image: np.ndarray) -> bytes:
+    """PNG bytes of a uint8 [H, W] or RGB [H, W, 3] array (``encode_png`` after RGB -> BGR)."""
+    image = np.asarray(image)
+    return encode_png(np.ascontiguousarray(image[..., ::-1]) if image.ndim == 3 else image)

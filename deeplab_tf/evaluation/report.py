@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from deeplab_tf.artifacts.files import write_bytes_atomic, write_json_atomic
+from deeplab_tf.data.image_files import encode_rgb_png
 from deeplab_tf.data.registry import get_dataset_info, recorded_dataset
 
 Color = tuple[int, int, int]
@@ -65,13 +66,7 @@ def write_json(path: str, data) -> None:
 
 def write_png(path: str, image: np.ndarray) -> None:
     """Writes an RGB [H, W, 3] or single-channel [H, W] uint8 image as PNG, atomically."""
-    image = np.asarray(image)
-    if image.ndim == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    ok, encoded = cv2.imencode(".png", image)
-    if not ok:
-        raise ValueError(f"could not encode {path} as PNG")
-    write_bytes_atomic(path, encoded.tobytes())
+    write_bytes_atomic(path, encode_rgb_png(image))
 
 
 # --- drawing helpers -----------------------------------------------------------

@@ -24,7 +24,7 @@ import urllib.request
 
 import numpy as np
 
-from deeplab_tf.serving.images import encode_png
+from deeplab_tf.data.image_files import encode_rgb_png
 
 START_TIMEOUT_S = 180
 REQUEST_TIMEOUT_S = 60
@@ -148,7 +148,7 @@ def load(server: ServerProcess, path: str, bodies: list[bytes], requests: int, c
 def png_bodies(size: tuple[int, int], count: int = 8) -> list[bytes]:
     """``count`` PNGs of random pixels at ``size`` (height, width)."""
     rng = np.random.default_rng(0)
-    return [encode_png(rng.integers(0, 256, (*size, 3), dtype=np.uint8)) for _ in range(count)]
+    return [encode_rgb_png(rng.integers(0, 256, (*size, 3), dtype=np.uint8)) for _ in range(count)]
 
 
 def bench_serve(

@@ -61,9 +61,3 @@ def to_rgb(image: Image.Image) -> np.ndarray:
         image = image.convert("RGBA" if "transparency" in image.info else image.mode).convert("RGB")
     return np.asarray(image, np.uint8)
 
-
-def encode_png(image: np.ndarray) -> bytes:
-    """PNG bytes of a uint8 [H, W] or RGB [H, W, 3] array."""
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(image)).save(buffer, format="PNG")
-    return buffer.getvalue()

@@ -23,10 +23,11 @@ import prometheus_client as prom
 from aiohttp import web
 from google.protobuf import json_format
 
+from deeplab_tf.data.image_files import encode_rgb_png
 from deeplab_tf.evaluation.report import overlay
 from deeplab_tf.serving.backends import SIGNATURE, Backend, signature_def
 from deeplab_tf.serving.batching import QueueFull
-from deeplab_tf.serving.images import BadInput, encode_png
+from deeplab_tf.serving.images import BadInput
 from deeplab_tf.serving.service import Service
 
 RETRY_AFTER_S = 1
@@ -204,9 +205,9 @@ def make_app(service: Service) -> web.Application:
             )
         if fmt == "overlay":
             return web.Response(
-                body=encode_png(overlay(image, mask, model.colors, 0.5, model.class_names)), content_type="image/png"
+                body=encode_rgb_png(overlay(image, mask, model.colors, 0.5, model.class_names)), content_type="image/png"
             )
-        return web.Response(body=encode_png(mask), content_type="image/png")
+        return web.Response(body=encode_rgb_png(mask), content_type="image/png")
 
     async def healthz(request):
         return web.json_response({"status": "alive"})

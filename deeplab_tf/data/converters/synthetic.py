@@ -11,7 +11,7 @@ import numpy as np
 
 from deeplab_tf.data import synthetic
 from deeplab_tf.data.convert import Sample
-from deeplab_tf.data.image_files import encode_png
+from deeplab_tf.data.image_files import encode_rgb_png
 
 NUM_SHARDS = 2
 SPLIT_SEEDS = {"train": 0, "val": 1, "test": 2}
@@ -43,7 +43,7 @@ def _generate(seed: int, index: int, size: tuple[int, int]) -> tuple[np.ndarray,
 
 def load_image(sample: Sample) -> bytes:
     image, _ = _generate(*sample.mask_source)
-    return encode_png(np.ascontiguousarray(image[..., ::-1]))  # RGB -> BGR for OpenCV
+    return encode_rgb_png(image)
 
 
 def load_mask(sample: Sample) -> np.ndarray:
